@@ -1,0 +1,153 @@
+//! The document: one JSON line per input video. Field names are a contract (see DESIGN.md).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One document per input.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Document {
+    /// Stable id: sha256 of the input bytes (hex), or the manifest's `id`.
+    pub id: String,
+    /// The input's uri as given (path, manifest entry or URL).
+    pub source: String,
+    /// Media duration in seconds (longest stream, as ffprobe reports it).
+    pub duration_s: f64,
+    /// Spoken language (ISO 639-1, as Whisper names it); null when nothing was said.
+    pub language: Option<String>,
+    /// The training text, rendered from the spans below.
+    pub text: String,
+    /// What was said: one entry per Whisper segment, times in seconds from the start of the media.
+    pub speech: Vec<SpeechSegment>,
+    /// What was written on screen (OCR of keyframes).
+    #[serde(default)]
+    pub screen_text: Vec<ScreenText>,
+    pub stats: Stats,
+    pub pipeline: PipelineInfo,
+    /// Columns of the manifest line this input came from, other than `uri` and `id`.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub meta: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SpeechSegment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub avg_logprob: f64,
+    pub no_speech_prob: f64,
+    pub compression_ratio: f64,
+    /// Sampling temperature that produced the segment (0 unless Whisper's fallback was needed).
+    #[serde(default)]
+    pub temperature: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScreenText {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub confidence: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    /// Seconds of audio that voice activity detection kept as speech.
+    pub speech_s: f64,
+    /// Words in `text` (whitespace separated; CJK characters count one each).
+    pub words: u64,
+    /// What the filters dropped, by reason (e.g. `no_speech`, `hallucination`).
+    pub dropped: BTreeMap<String, u64>,
+    /// Speech windows (<= 30 s each) sent to Whisper.
+    #[serde(default)]
+    pub asr_windows: u64,
+    /// Probability of the detected language, when it was detected rather than given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_probability: Option<f64>,
+    /// Audio channels and sample rate of the source, before downmixing to 16 kHz mono.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioInfo>,
+    /// Whether the input had a video stream.
+    #[serde(default)]
+    pub has_video: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AudioInfo {
+    pub codec: String,
+    pub channels: u32,
+    pub sample_rate: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PipelineInfo {
+    pub version: String,
+    pub asr_model: Option<String>,
+    pub ocr_model: Option<String>,
+    pub vad_model: Option<String>,
+    pub config_hash: String,
+}
+
+/// The stage of the walk where an input failed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Finding the input: missing path, unreadable directory, symlink loop.
+    Input,
+    /// Reading a manifest line.
+    Manifest,
+    /// ffprobe.
+    Probe,
+    /// ffmpeg decoding to PCM.
+    Decode,
+    /// Voice activity detection.
+    Vad,
+    /// Whisper.
+    Asr,
+    /// Writing sidecar outputs.
+    Write,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Input => "input",
+            Stage::Manifest => "manifest",
+            Stage::Probe => "probe",
+            Stage::Decode => "decode",
+            Stage::Vad => "vad",
+            Stage::Asr => "asr",
+            Stage::Write => "write",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One input that could not be turned into a document: a line of `OUT/failures/part-*.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Failure {
+    pub uri: String,
+    pub stage: Stage,
+    pub error: String,
+}
+
+impl Failure {
+    pub fn new(uri: impl Into<String>, stage: Stage, error: impl std::fmt::Display) -> Self {
+        Failure {
+            uri: uri.into(),
+            stage,
+            error: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed for {}: {}", self.stage, self.uri, self.error)
+    }
+}

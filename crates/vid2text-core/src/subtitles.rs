@@ -1,0 +1,111 @@
+//! SRT and WebVTT sidecar files from speech segments.
+
+use crate::doc::SpeechSegment;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubtitleFormat {
+    Srt,
+    Vtt,
+}
+
+impl SubtitleFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            SubtitleFormat::Srt => "srt",
+            SubtitleFormat::Vtt => "vtt",
+        }
+    }
+}
+
+impl std::str::FromStr for SubtitleFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "srt" => Ok(SubtitleFormat::Srt),
+            "vtt" | "webvtt" => Ok(SubtitleFormat::Vtt),
+            other => Err(format!(
+                "unknown subtitle format `{other}` (expected srt or vtt)"
+            )),
+        }
+    }
+}
+
+fn timestamp(seconds: f64, decimal: char) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}{}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        decimal,
+        ms % 1000
+    )
+}
+
+/// Renders segments as a subtitle file.
+pub fn render(format: SubtitleFormat, segments: &[SpeechSegment]) -> String {
+    let mut out = String::new();
+    if format == SubtitleFormat::Vtt {
+        out.push_str("WEBVTT\n\n");
+    }
+    let mut n = 0;
+    for s in segments {
+        let text = s.text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        n += 1;
+        // A cue's text may not hold a blank line (it would end the cue) nor "-->".
+        let text = text.replace("-->", "->").replace("\n\n", "\n");
+        match format {
+            SubtitleFormat::Srt => {
+                out.push_str(&format!(
+                    "{n}\n{} --> {}\n{text}\n\n",
+                    timestamp(s.start, ','),
+                    timestamp(s.end, ',')
+                ));
+            }
+            SubtitleFormat::Vtt => {
+                out.push_str(&format!(
+                    "{} --> {}\n{text}\n\n",
+                    timestamp(s.start, '.'),
+                    timestamp(s.end, '.')
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(start: f64, end: f64, text: &str) -> SpeechSegment {
+        SpeechSegment {
+            start,
+            end,
+            text: text.into(),
+            avg_logprob: 0.0,
+            no_speech_prob: 0.0,
+            compression_ratio: 1.0,
+            temperature: 0.0,
+        }
+    }
+
+    #[test]
+    fn srt_and_vtt() {
+        let segs = [
+            seg(0.2, 4.1, " Hello there."),
+            seg(3661.5, 3662.0, "Bye --> now"),
+        ];
+        assert_eq!(
+            render(SubtitleFormat::Srt, &segs),
+            "1\n00:00:00,200 --> 00:00:04,100\nHello there.\n\n2\n01:01:01,500 --> 01:01:02,000\nBye -> now\n\n"
+        );
+        assert_eq!(
+            render(SubtitleFormat::Vtt, &segs[..1]),
+            "WEBVTT\n\n00:00:00.200 --> 00:00:04.100\nHello there.\n\n"
+        );
+    }
+}

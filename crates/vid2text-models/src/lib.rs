@@ -1,0 +1,34 @@
+//! vid2text-models: the models of the pipeline, each behind a Cargo feature so that code without
+//! them builds fast.
+//!
+//! - [`mel`]: Whisper's log-mel spectrogram (pure Rust).
+//! - [`vad`] (feature `vad`): Silero VAD through ONNX Runtime (`ort`, loaded at run time).
+//! - [`whisper`] (feature `whisper`): Whisper through CTranslate2 (`ct2rs`), our long-form loop.
+//! - [`registry`]: where models live and how names resolve to directories.
+
+pub mod mel;
+pub mod registry;
+pub mod tokenizer;
+#[cfg(feature = "vad")]
+pub mod vad;
+#[cfg(feature = "whisper")]
+pub mod whisper;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot load model: {0}")]
+    Load(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A span of speech in samples of the 16 kHz audio, end exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpeechSpan {
+    pub start: usize,
+    pub end: usize,
+}

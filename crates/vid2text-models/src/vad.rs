@@ -1,0 +1,243 @@
+//! Silero VAD (v5/v6 ONNX) through ONNX Runtime, and Silero's `get_speech_timestamps` rules.
+
+use std::path::Path;
+
+use ort::session::Session;
+use ort::value::Tensor;
+
+pub use crate::SpeechSpan;
+use crate::{Error, Result};
+
+/// Samples per VAD step at 16 kHz (32 ms).
+pub const WINDOW: usize = 512;
+const CONTEXT: usize = 64;
+const SR: usize = 16_000;
+
+/// Parameters of speech detection (Silero's names; times in ms unless said).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VadConfig {
+    /// Speech probability at or above which a frame is speech.
+    pub threshold: f32,
+    /// Speech shorter than this is dropped.
+    pub min_speech_duration_ms: u32,
+    /// Silence shorter than this does not end a speech segment.
+    pub min_silence_duration_ms: u32,
+    /// Longer speech is split (at the last pause when there is one); keeps segments inside one
+    /// 30 s Whisper window.
+    pub max_speech_duration_s: f32,
+    /// Padding added on both sides of each segment.
+    pub speech_pad_ms: u32,
+}
+
+impl Default for VadConfig {
+    fn default() -> Self {
+        VadConfig {
+            threshold: 0.5,
+            min_speech_duration_ms: 250,
+            min_silence_duration_ms: 1000,
+            max_speech_duration_s: 28.0,
+            speech_pad_ms: 300,
+        }
+    }
+}
+
+/// A loaded Silero VAD session. Not thread-safe to run concurrently: one per worker.
+pub struct SileroVad {
+    session: Session,
+}
+
+impl SileroVad {
+    pub fn load(model: &Path, env: &ort::environment::Environment) -> Result<Self> {
+        let session = Session::builder(env)
+            .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
+            .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+            .and_then(|mut b| b.commit_from_file(model))
+            .map_err(|e| Error::Load(format!("{}: {e}", model.display())))?;
+        Ok(SileroVad { session })
+    }
+
+    /// Speech probability of each 512-sample frame of `audio` (16 kHz mono).
+    pub fn probabilities(&mut self, audio: &[f32]) -> Result<Vec<f32>> {
+        let mut state = vec![0.0f32; 2 * 128];
+        let mut input = vec![0.0f32; CONTEXT + WINDOW];
+        let mut probs = Vec::with_capacity(audio.len() / WINDOW + 1);
+        let sr = Tensor::from_array(((), vec![SR as i64])).map_err(vad_err)?;
+        for chunk in audio.chunks(WINDOW) {
+            // input = last CONTEXT samples of the previous input ++ this chunk (zero-padded).
+            input.copy_within(WINDOW.., 0);
+            input[CONTEXT..CONTEXT + chunk.len()].copy_from_slice(chunk);
+            input[CONTEXT + chunk.len()..].fill(0.0);
+            let x =
+                Tensor::from_array(([1usize, CONTEXT + WINDOW], input.clone())).map_err(vad_err)?;
+            let s = Tensor::from_array(([2usize, 1, 128], std::mem::take(&mut state)))
+                .map_err(vad_err)?;
+            let outputs = self
+                .session
+                .run(ort::inputs!["input" => x, "state" => s, "sr" => sr.clone()])
+                .map_err(vad_err)?;
+            let (_, p) = outputs[0].try_extract_tensor::<f32>().map_err(vad_err)?;
+            probs.push(p[0]);
+            let (_, st) = outputs[1].try_extract_tensor::<f32>().map_err(vad_err)?;
+            state = st.to_vec();
+        }
+        Ok(probs)
+    }
+
+    /// Speech spans of `audio`.
+    pub fn speech(&mut self, audio: &[f32], config: &VadConfig) -> Result<Vec<SpeechSpan>> {
+        let probs = self.probabilities(audio)?;
+        Ok(speech_spans(&probs, audio.len(), config))
+    }
+}
+
+fn vad_err(e: impl std::fmt::Display) -> Error {
+    Error::Inference(format!("silero vad: {e}"))
+}
+
+/// Silero's `get_speech_timestamps` on per-frame probabilities.
+pub fn speech_spans(probs: &[f32], audio_len: usize, c: &VadConfig) -> Vec<SpeechSpan> {
+    let ms = |v: f32| (SR as f32 * v / 1000.0) as usize;
+    let min_speech = ms(c.min_speech_duration_ms as f32);
+    let pad = ms(c.speech_pad_ms as f32);
+    let max_speech =
+        ((SR as f32 * c.max_speech_duration_s) as usize).saturating_sub(WINDOW + 2 * pad);
+    let min_silence = ms(c.min_silence_duration_ms as f32);
+    let min_silence_at_max = ms(98.0);
+    let neg_threshold = (c.threshold - 0.15).max(0.01);
+
+    let mut spans: Vec<SpeechSpan> = Vec::new();
+    let mut triggered = false;
+    let mut start = 0usize;
+    let (mut temp_end, mut prev_end, mut next_start) = (0usize, 0usize, 0usize);
+    for (i, &p) in probs.iter().enumerate() {
+        let pos = WINDOW * i;
+        if p >= c.threshold && temp_end != 0 {
+            temp_end = 0;
+            if next_start < prev_end {
+                next_start = pos;
+            }
+        }
+        if p >= c.threshold && !triggered {
+            triggered = true;
+            start = pos;
+            continue;
+        }
+        if triggered && pos - start > max_speech {
+            if prev_end != 0 {
+                spans.push(SpeechSpan {
+                    start,
+                    end: prev_end,
+                });
+                if next_start < prev_end {
+                    triggered = false;
+                } else {
+                    start = next_start;
+                }
+                prev_end = 0;
+                next_start = 0;
+                temp_end = 0;
+            } else {
+                spans.push(SpeechSpan { start, end: pos });
+                prev_end = 0;
+                next_start = 0;
+                temp_end = 0;
+                triggered = false;
+                continue;
+            }
+        }
+        if p < neg_threshold && triggered {
+            if temp_end == 0 {
+                temp_end = pos;
+            }
+            if pos - temp_end > min_silence_at_max {
+                prev_end = temp_end;
+            }
+            if pos - temp_end < min_silence {
+                continue;
+            }
+            if temp_end - start > min_speech {
+                spans.push(SpeechSpan {
+                    start,
+                    end: temp_end,
+                });
+            }
+            prev_end = 0;
+            next_start = 0;
+            temp_end = 0;
+            triggered = false;
+        }
+    }
+    if triggered && audio_len.saturating_sub(start) > min_speech {
+        spans.push(SpeechSpan {
+            start,
+            end: audio_len,
+        });
+    }
+    // Padding: split short silences between neighbours, pad the rest.
+    let n = spans.len();
+    for i in 0..n {
+        if i == 0 {
+            spans[0].start = spans[0].start.saturating_sub(pad);
+        }
+        if i + 1 < n {
+            let silence = spans[i + 1].start.saturating_sub(spans[i].end);
+            if silence < 2 * pad {
+                spans[i].end += silence / 2;
+                spans[i + 1].start = spans[i + 1].start.saturating_sub(silence / 2);
+            } else {
+                spans[i].end = (spans[i].end + pad).min(audio_len);
+                spans[i + 1].start = spans[i + 1].start.saturating_sub(pad);
+            }
+        } else {
+            spans[i].end = (spans[i].end + pad).min(audio_len);
+        }
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(pattern: &[(f32, usize)]) -> Vec<f32> {
+        pattern
+            .iter()
+            .flat_map(|&(p, n)| std::iter::repeat_n(p, n))
+            .collect()
+    }
+
+    #[test]
+    fn spans_follow_silero_rules() {
+        let c = VadConfig {
+            speech_pad_ms: 0,
+            ..Default::default()
+        };
+        // 1 s silence, 2 s speech, 0.3 s pause (kept inside), 1 s speech, 2 s silence.
+        let per_s = SR / WINDOW; // 31 frames
+        let probs = frames(&[
+            (0.0, per_s),
+            (0.9, 2 * per_s),
+            (0.1, 10),
+            (0.9, per_s),
+            (0.0, 2 * per_s),
+        ]);
+        let spans = speech_spans(&probs, probs.len() * WINDOW, &c);
+        assert_eq!(spans.len(), 1, "{spans:?}");
+        assert_eq!(spans[0].start, per_s * WINDOW);
+        // A blip shorter than min_speech is dropped.
+        let probs = frames(&[(0.0, 40), (0.9, 3), (0.0, 80)]);
+        assert!(speech_spans(&probs, probs.len() * WINDOW, &c).is_empty());
+    }
+
+    #[test]
+    fn long_speech_is_split_under_the_limit() {
+        let c = VadConfig::default();
+        let probs = frames(&[(0.9, 2000)]); // 64 s of continuous speech
+        let spans = speech_spans(&probs, probs.len() * WINDOW, &c);
+        assert!(spans.len() >= 3, "{spans:?}");
+        for s in &spans {
+            assert!(s.end - s.start <= 30 * SR, "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,697 @@
+//! Whisper through CTranslate2 (`ct2rs::sys::Whisper`), with our own long-form loop.
+//!
+//! The loop follows faster-whisper's `transcribe.py`: features of a <= 30 s window, a prompt of
+//! `<|startofprev|>` + previous tokens + the start-of-transcript sequence, timestamp tokens parsed
+//! into segments, seeking past the last complete segment, temperature fallback on a high
+//! compression ratio or a low average log-probability, and the no-speech check.
+//!
+//! Speech is first cut into windows by voice activity detection: the speech spans of a video are
+//! packed, silence removed, into windows of at most 30 s that break at pauses; segment times are
+//! mapped back onto the original timeline. Each video is a [`Transcription`], a state machine
+//! that asks for one generate call at a time; [`WhisperModel::step`] serves the pending requests
+//! of many videos in one batched call, so batching never changes a video's result.
+
+use std::path::{Path, PathBuf};
+
+use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
+
+use crate::mel::{MelExtractor, HOP, N_FRAMES, N_SAMPLES};
+use crate::tokenizer::Vocab;
+use crate::{Error, Result, SpeechSpan};
+
+/// Seconds per timestamp token and per encoder position pair.
+const TIME_PRECISION: f64 = 0.02;
+const SR: f64 = 16_000.0;
+/// Frames per timestamp step (0.02 s = 2 mel frames).
+const INPUT_STRIDE: usize = 2;
+/// Leftover audio shorter than this after a seek is not decoded again (0.1 s).
+const MIN_REST_FRAMES: usize = 10;
+
+/// Whisper decoding settings (faster-whisper's names and defaults).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeConfig {
+    pub beam_size: usize,
+    pub best_of: usize,
+    pub patience: f32,
+    pub length_penalty: f32,
+    pub repetition_penalty: f32,
+    pub no_repeat_ngram_size: usize,
+    /// Tried in order until the output passes the thresholds.
+    pub temperatures: Vec<f32>,
+    pub compression_ratio_threshold: f64,
+    pub log_prob_threshold: f64,
+    pub no_speech_threshold: f64,
+    pub condition_on_previous_text: bool,
+    pub prompt_reset_on_temperature: f32,
+    /// Language code (`en`, `zh`, ...) or None to detect it (multilingual models only).
+    pub language: Option<String>,
+    /// Speech windows of a video sampled for language detection (spread over the video).
+    pub language_detection_windows: usize,
+    pub max_initial_timestamp: f64,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig {
+            beam_size: 5,
+            best_of: 5,
+            patience: 1.0,
+            length_penalty: 1.0,
+            repetition_penalty: 1.0,
+            no_repeat_ngram_size: 0,
+            temperatures: vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            compression_ratio_threshold: 2.4,
+            log_prob_threshold: -1.0,
+            no_speech_threshold: 0.6,
+            condition_on_previous_text: true,
+            prompt_reset_on_temperature: 0.5,
+            language: None,
+            language_detection_windows: 3,
+            max_initial_timestamp: 1.0,
+        }
+    }
+}
+
+/// How and where the engine runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    pub device: EngineDevice,
+    /// CTranslate2 compute type: int8, int8_float32, int8_float16, float16, float32, default.
+    pub compute_type: String,
+    /// Intra-op threads (0: CTranslate2's default).
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineDevice {
+    Cpu,
+    Cuda,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            device: EngineDevice::Cpu,
+            compute_type: "int8".into(),
+            threads: 0,
+        }
+    }
+}
+
+fn compute_type(name: &str) -> Result<ComputeType> {
+    Ok(match name {
+        "default" => ComputeType::DEFAULT,
+        "auto" => ComputeType::AUTO,
+        "int8" => ComputeType::INT8,
+        "int8_float32" => ComputeType::INT8_FLOAT32,
+        "int8_float16" => ComputeType::INT8_FLOAT16,
+        "int8_bfloat16" => ComputeType::INT8_BFLOAT16,
+        "int16" => ComputeType::INT16,
+        "float16" => ComputeType::FLOAT16,
+        "bfloat16" => ComputeType::BFLOAT16,
+        "float32" => ComputeType::FLOAT32,
+        other => return Err(Error::Config(format!("unknown compute type `{other}`"))),
+    })
+}
+
+/// A loaded Whisper model: engine, vocabulary and feature extractor, shared by all videos.
+pub struct WhisperModel {
+    engine: Whisper,
+    vocab: Vocab,
+    mel: MelExtractor,
+    multilingual: bool,
+    dir: PathBuf,
+}
+
+/// One segment of speech, times in seconds on the original timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub avg_logprob: f64,
+    pub no_speech_prob: f64,
+    pub compression_ratio: f64,
+    pub temperature: f64,
+}
+
+/// What Whisper made of one video.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transcript {
+    pub language: Option<String>,
+    pub language_probability: Option<f64>,
+    pub segments: Vec<Segment>,
+    /// Seconds of audio sent to Whisper (speech kept by VAD).
+    pub speech_s: f64,
+    pub windows: usize,
+    /// Decoded parts dropped, by reason.
+    pub dropped: std::collections::BTreeMap<String, u64>,
+}
+
+impl WhisperModel {
+    pub fn load(dir: &Path, engine: &EngineConfig) -> Result<Self> {
+        if !dir.join("model.bin").is_file() {
+            return Err(Error::Load(format!(
+                "{}: no model.bin (not a CTranslate2 model directory)",
+                dir.display()
+            )));
+        }
+        let config = Config {
+            device: match engine.device {
+                EngineDevice::Cpu => Device::CPU,
+                EngineDevice::Cuda => Device::CUDA,
+            },
+            compute_type: compute_type(&engine.compute_type)?,
+            num_threads_per_replica: engine.threads,
+            ..Config::default()
+        };
+        let whisper = Whisper::new(dir, config)
+            .map_err(|e| Error::Load(format!("{}: {e}", dir.display())))?;
+        let vocab = Vocab::load(dir)?;
+        let multilingual = whisper.is_multilingual();
+        let mel = MelExtractor::new(whisper.n_mels());
+        Ok(WhisperModel {
+            engine: whisper,
+            vocab,
+            mel,
+            multilingual,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Starts the transcription of one video from its audio and speech spans.
+    pub fn start(
+        &self,
+        audio: &[f32],
+        spans: &[SpeechSpan],
+        config: &DecodeConfig,
+    ) -> Result<Transcription> {
+        let windows = pack_windows(audio, spans);
+        let speech_s = windows.iter().map(|w| w.audio.len()).sum::<usize>() as f64 / SR;
+        let mut t = Transcription {
+            config: config.clone(),
+            sot_sequence: vec![],
+            windows,
+            window: 0,
+            seek: 0,
+            temperature_index: 0,
+            attempts: vec![],
+            prompt_tokens: vec![],
+            transcript: Transcript {
+                speech_s,
+                ..Default::default()
+            },
+        };
+        t.transcript.windows = t.windows.len();
+        if t.windows.is_empty() {
+            return Ok(t);
+        }
+        let (language, probability) = match (&config.language, self.multilingual) {
+            (_, false) => (Some("en".to_string()), None),
+            (Some(lang), true) => (Some(lang.clone()), None),
+            (None, true) => {
+                let (l, p) = self.detect_language(&t.windows, config.language_detection_windows)?;
+                (Some(l), Some(p))
+            }
+        };
+        let mut sot = vec![self.vocab.sot];
+        if self.multilingual {
+            let lang = language.as_deref().unwrap_or("en");
+            let id = self.vocab.id(&format!("<|{lang}|>")).ok_or_else(|| {
+                Error::Config(format!(
+                    "language `{lang}` is not known to {}",
+                    self.dir.display()
+                ))
+            })?;
+            sot.push(id);
+            sot.extend(self.vocab.transcribe);
+        }
+        t.sot_sequence = sot;
+        t.transcript.language = language;
+        t.transcript.language_probability = probability;
+        Ok(t)
+    }
+
+    /// Detects the spoken language from up to `n` windows spread over the video: the language
+    /// with the highest mean probability.
+    fn detect_language(&self, windows: &[Window], n: usize) -> Result<(String, f64)> {
+        let n = n.max(1).min(windows.len());
+        let picks: Vec<usize> = if n == 1 {
+            vec![0]
+        } else {
+            (0..n).map(|i| i * (windows.len() - 1) / (n - 1)).collect()
+        };
+        let n_mels = self.mel.n_mels();
+        let mut feats = Vec::with_capacity(picks.len() * n_mels * N_FRAMES);
+        for &i in &picks {
+            feats.extend(self.mel.window_features(&windows[i].audio));
+        }
+        let view = StorageView::new(&[picks.len(), n_mels, N_FRAMES], &mut feats, Device::CPU)
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        let results = self
+            .engine
+            .detect_language(&view)
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        let mut sums: std::collections::HashMap<String, f64> = Default::default();
+        for per_window in &results {
+            for r in per_window {
+                *sums.entry(r.language.clone()).or_default() += r.probability as f64;
+            }
+        }
+        let (token, sum) = sums
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .ok_or_else(|| Error::Inference("language detection returned nothing".into()))?;
+        let code = token
+            .trim_start_matches("<|")
+            .trim_end_matches("|>")
+            .to_string();
+        Ok((code, sum / results.len() as f64))
+    }
+
+    /// Serves the next request of each unfinished transcription in one batched generate call per
+    /// temperature. Returns how many requests were served (0 when all are finished).
+    pub fn step(&self, jobs: &mut [&mut Transcription]) -> Result<usize> {
+        let mut requests: Vec<(usize, Request)> = Vec::new();
+        for (i, job) in jobs.iter_mut().enumerate() {
+            if let Some(r) = job.next_request(self) {
+                requests.push((i, r));
+            }
+        }
+        let served = requests.len();
+        // Group by temperature: one generate call per distinct set of options.
+        while !requests.is_empty() {
+            let t = requests[0].1.temperature;
+            let (group, rest): (Vec<_>, Vec<_>) =
+                requests.into_iter().partition(|(_, r)| r.temperature == t);
+            requests = rest;
+            let results = self.generate(
+                &group.iter().map(|(_, r)| r).collect::<Vec<_>>(),
+                jobs[group[0].0].config(),
+            )?;
+            for ((i, req), res) in group.into_iter().zip(results) {
+                jobs[i].accept(self, req, res);
+            }
+        }
+        Ok(served)
+    }
+
+    fn generate(&self, requests: &[&Request], config: &DecodeConfig) -> Result<Vec<Generated>> {
+        let n_mels = self.mel.n_mels();
+        let mut feats = Vec::with_capacity(requests.len() * n_mels * N_FRAMES);
+        for r in requests {
+            feats.extend_from_slice(&r.features);
+        }
+        let view = StorageView::new(&[requests.len(), n_mels, N_FRAMES], &mut feats, Device::CPU)
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        let prompts: Vec<Vec<&str>> = requests
+            .iter()
+            .map(|r| r.prompt.iter().map(|&id| self.vocab.token(id)).collect())
+            .collect();
+        let temperature = requests[0].temperature;
+        let mut options = WhisperOptions {
+            beam_size: config.beam_size.max(1),
+            patience: config.patience,
+            length_penalty: config.length_penalty,
+            repetition_penalty: config.repetition_penalty,
+            no_repeat_ngram_size: config.no_repeat_ngram_size,
+            max_length: 448,
+            return_scores: true,
+            return_no_speech_prob: true,
+            max_initial_timestamp_index: (config.max_initial_timestamp / TIME_PRECISION).round()
+                as usize,
+            suppress_blank: true,
+            suppress_tokens: vec![-1],
+            ..WhisperOptions::default()
+        };
+        if temperature > 0.0 {
+            options.beam_size = 1;
+            options.num_hypotheses = config.best_of.max(1);
+            options.sampling_topk = 0;
+            options.sampling_temperature = temperature;
+        } else {
+            options.sampling_topk = 1;
+            options.sampling_temperature = 1.0;
+        }
+        let results = self
+            .engine
+            .generate(&view, &prompts, &options)
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let tokens: Vec<u32> = r
+                    .sequences_ids
+                    .first()
+                    .map(|s| s.iter().map(|&t| t as u32).collect())
+                    .unwrap_or_default();
+                let seq_len = tokens.len() as f64;
+                let score = r.scores.first().copied().unwrap_or(0.0) as f64;
+                let cum = score * seq_len.powf(config.length_penalty as f64);
+                let text = self.vocab.decode(&tokens);
+                Generated {
+                    avg_logprob: cum / (seq_len + 1.0),
+                    no_speech_prob: r.no_speech_prob as f64,
+                    compression_ratio: vid2text_core::text::compression_ratio(&text),
+                    tokens,
+                }
+            })
+            .collect())
+    }
+}
+
+/// A window of speech: pieces of the original audio (sample ranges) concatenated.
+#[derive(Debug, Clone)]
+struct Window {
+    /// (start sample in the original audio, length in samples)
+    pieces: Vec<(usize, usize)>,
+    audio: Vec<f32>,
+}
+
+impl Window {
+    /// Maps a time (s) within the window's audio onto the original timeline.
+    fn original_time(&self, t: f64) -> f64 {
+        let mut s = (t * SR).max(0.0) as usize;
+        for (i, &(start, len)) in self.pieces.iter().enumerate() {
+            if s < len || i + 1 == self.pieces.len() {
+                return (start + s.min(len)) as f64 / SR;
+            }
+            s -= len;
+        }
+        0.0
+    }
+}
+
+/// Packs speech spans into windows of at most 30 s, breaking only between spans (at pauses);
+/// a span longer than 30 s is cut into 30 s pieces.
+fn pack_windows(audio: &[f32], spans: &[SpeechSpan]) -> Vec<Window> {
+    let mut pieces: Vec<(usize, usize)> = Vec::new();
+    for s in spans {
+        let (start, end) = (s.start.min(audio.len()), s.end.min(audio.len()));
+        let mut at = start;
+        while at < end {
+            let len = (end - at).min(N_SAMPLES);
+            pieces.push((at, len));
+            at += len;
+        }
+    }
+    let mut windows: Vec<Window> = Vec::new();
+    let mut cur: Vec<(usize, usize)> = Vec::new();
+    let mut cur_len = 0;
+    for p in pieces {
+        if cur_len + p.1 > N_SAMPLES && !cur.is_empty() {
+            windows.push(make_window(audio, std::mem::take(&mut cur)));
+            cur_len = 0;
+        }
+        cur_len += p.1;
+        cur.push(p);
+    }
+    if !cur.is_empty() {
+        windows.push(make_window(audio, cur));
+    }
+    windows
+}
+
+fn make_window(audio: &[f32], pieces: Vec<(usize, usize)>) -> Window {
+    let mut a = Vec::with_capacity(pieces.iter().map(|p| p.1).sum());
+    for &(start, len) in &pieces {
+        a.extend_from_slice(&audio[start..start + len]);
+    }
+    Window { pieces, audio: a }
+}
+
+struct Request {
+    features: Vec<f32>,
+    prompt: Vec<u32>,
+    temperature: f32,
+}
+
+#[derive(Debug, Clone)]
+struct Generated {
+    tokens: Vec<u32>,
+    avg_logprob: f64,
+    no_speech_prob: f64,
+    compression_ratio: f64,
+}
+
+/// The transcription of one video, advanced one generate call at a time by
+/// [`WhisperModel::step`].
+pub struct Transcription {
+    config: DecodeConfig,
+    sot_sequence: Vec<u32>,
+    windows: Vec<Window>,
+    /// Current window and mel-frame offset within it.
+    window: usize,
+    seek: usize,
+    temperature_index: usize,
+    /// Results at the temperatures tried so far for the current position.
+    attempts: Vec<(f32, Generated)>,
+    /// Tokens the next prompt is conditioned on.
+    prompt_tokens: Vec<u32>,
+    transcript: Transcript,
+}
+
+impl Transcription {
+    pub fn is_done(&self) -> bool {
+        self.window >= self.windows.len()
+    }
+
+    pub fn finish(self) -> Transcript {
+        self.transcript
+    }
+
+    fn config(&self) -> &DecodeConfig {
+        &self.config
+    }
+
+    fn content_frames(&self) -> usize {
+        self.windows[self.window].audio.len() / HOP
+    }
+
+    fn next_request(&mut self, model: &WhisperModel) -> Option<Request> {
+        if self.is_done() {
+            return None;
+        }
+        let w = &self.windows[self.window];
+        let start = (self.seek * HOP).min(w.audio.len());
+        let end = (start + N_SAMPLES).min(w.audio.len());
+        let features = model.mel.window_features(&w.audio[start..end]);
+        let temperature = self
+            .config
+            .temperatures
+            .get(self.temperature_index)
+            .copied()
+            .unwrap_or(0.0);
+        let mut prompt = Vec::new();
+        if self.config.condition_on_previous_text && !self.prompt_tokens.is_empty() {
+            if let Some(prev) = model.vocab.sot_prev {
+                prompt.push(prev);
+                let keep = 448 / 2 - 1;
+                let from = self.prompt_tokens.len().saturating_sub(keep);
+                prompt.extend_from_slice(&self.prompt_tokens[from..]);
+            }
+        }
+        prompt.extend_from_slice(&self.sot_sequence);
+        Some(Request {
+            features,
+            prompt,
+            temperature,
+        })
+    }
+
+    fn needs_fallback(&self, g: &Generated) -> bool {
+        let c = &self.config;
+        if g.no_speech_prob > c.no_speech_threshold && g.avg_logprob < c.log_prob_threshold {
+            return false; // silence: fallback would not help
+        }
+        g.compression_ratio > c.compression_ratio_threshold || g.avg_logprob < c.log_prob_threshold
+    }
+
+    fn accept(&mut self, model: &WhisperModel, req: Request, g: Generated) {
+        let fallback = self.needs_fallback(&g);
+        self.attempts.push((req.temperature, g));
+        if fallback && self.temperature_index + 1 < self.config.temperatures.len() {
+            self.temperature_index += 1;
+            return; // the next request retries this position at a higher temperature
+        }
+        // Keep the last attempt when it passed; otherwise the best by avg_logprob, preferring
+        // those under the compression threshold (as faster-whisper does).
+        let attempts = std::mem::take(&mut self.attempts);
+        self.temperature_index = 0;
+        let (temperature, g) = if !fallback {
+            attempts.into_iter().last().expect("one attempt")
+        } else {
+            let threshold = self.config.compression_ratio_threshold;
+            let below: Vec<_> = attempts
+                .iter()
+                .filter(|(_, g)| g.compression_ratio <= threshold)
+                .cloned()
+                .collect();
+            let pool = if below.is_empty() { attempts } else { below };
+            pool.into_iter()
+                .max_by(|a, b| a.1.avg_logprob.total_cmp(&b.1.avg_logprob))
+                .expect("one attempt")
+        };
+        self.advance(model, temperature, g);
+    }
+
+    /// Turns an accepted result into segments and moves the seek position.
+    fn advance(&mut self, model: &WhisperModel, temperature: f32, g: Generated) {
+        let c = self.config.clone();
+        let content = self.content_frames();
+        let segment_size = N_FRAMES.min(content - self.seek.min(content));
+        let time_offset = self.seek as f64 * HOP as f64 / SR;
+        let window = self.window;
+
+        let silent =
+            g.no_speech_prob > c.no_speech_threshold && g.avg_logprob < c.log_prob_threshold;
+        let repetitive = g.compression_ratio > c.compression_ratio_threshold;
+        if silent || repetitive {
+            let reason = if silent { "no_speech" } else { "repetition" };
+            *self.transcript.dropped.entry(reason.into()).or_default() += 1;
+            self.move_seek(self.seek + segment_size);
+            return;
+        }
+
+        let vocab = &model.vocab;
+        let tokens = &g.tokens;
+        let ts = |t: u32| (t - vocab.timestamp_begin) as f64 * TIME_PRECISION;
+        let single_timestamp_ending = tokens.len() >= 2
+            && !vocab.is_timestamp(tokens[tokens.len() - 2])
+            && vocab.is_timestamp(tokens[tokens.len() - 1]);
+        let consecutive: Vec<usize> = (1..tokens.len())
+            .filter(|&i| vocab.is_timestamp(tokens[i]) && vocab.is_timestamp(tokens[i - 1]))
+            .collect();
+        let mut pieces: Vec<(f64, f64, &[u32])> = Vec::new();
+        let new_seek;
+        if !consecutive.is_empty() {
+            let mut slices = consecutive.clone();
+            if single_timestamp_ending {
+                slices.push(tokens.len());
+            }
+            let mut last = 0;
+            for &cur in &slices {
+                let sliced = &tokens[last..cur];
+                if sliced.len() >= 2 && vocab.is_timestamp(sliced[0]) {
+                    let end_tok = sliced[sliced.len() - 1];
+                    let end = if vocab.is_timestamp(end_tok) {
+                        ts(end_tok)
+                    } else {
+                        ts(sliced[0])
+                    };
+                    pieces.push((ts(sliced[0]), end, sliced));
+                }
+                last = cur;
+            }
+            new_seek = if single_timestamp_ending {
+                self.seek + segment_size
+            } else {
+                let last_ts = tokens[last - 1];
+                let pos = if vocab.is_timestamp(last_ts) {
+                    ts(last_ts)
+                } else {
+                    0.0
+                };
+                self.seek + ((pos / TIME_PRECISION).round() as usize) * INPUT_STRIDE
+            };
+        } else {
+            let mut duration = segment_size as f64 * HOP as f64 / SR;
+            if let Some(&last_ts) = tokens.iter().rev().find(|&&t| vocab.is_timestamp(t)) {
+                if last_ts != vocab.timestamp_begin {
+                    duration = ts(last_ts);
+                }
+            }
+            pieces.push((0.0, duration, &tokens[..]));
+            new_seek = self.seek + segment_size;
+        }
+
+        let max_t = content as f64 * HOP as f64 / SR;
+        for (start, end, toks) in pieces {
+            let text = vocab.decode(toks);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let (s, e) = (
+                (time_offset + start).min(max_t),
+                (time_offset + end).min(max_t),
+            );
+            let w = &self.windows[window];
+            self.transcript.segments.push(Segment {
+                start: round3(w.original_time(s)),
+                end: round3(w.original_time(e.max(s))),
+                text: text.trim().to_string(),
+                avg_logprob: g.avg_logprob,
+                no_speech_prob: g.no_speech_prob,
+                compression_ratio: g.compression_ratio,
+                temperature: temperature as f64,
+            });
+        }
+        if !c.condition_on_previous_text || temperature > c.prompt_reset_on_temperature {
+            self.prompt_tokens.clear();
+        } else {
+            self.prompt_tokens.extend_from_slice(&g.tokens);
+        }
+        // Never stall: a seek that does not move goes to the end of the decoded part.
+        let new_seek = if new_seek <= self.seek {
+            self.seek + segment_size
+        } else {
+            new_seek
+        };
+        self.move_seek(new_seek);
+    }
+
+    fn move_seek(&mut self, seek: usize) {
+        self.seek = seek;
+        if self.seek + MIN_REST_FRAMES >= self.content_frames() {
+            self.window += 1;
+            self.seek = 0;
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_pack_spans_at_pauses() {
+        let audio = vec![0.0f32; 100 * 16000];
+        let span = |a: f64, b: f64| SpeechSpan {
+            start: (a * SR) as usize,
+            end: (b * SR) as usize,
+        };
+        let spans = [
+            span(1.0, 11.0),
+            span(12.0, 22.0),
+            span(30.0, 40.0),
+            span(41.0, 75.0),
+        ];
+        let w = pack_windows(&audio, &spans);
+        // 10 + 10 s fit; +10 s would be 30 s (fits exactly); the 34 s span is cut into 30 + 4.
+        assert_eq!(
+            w.len(),
+            3,
+            "{:?}",
+            w.iter().map(|w| &w.pieces).collect::<Vec<_>>()
+        );
+        assert!(w.iter().all(|w| w.audio.len() <= N_SAMPLES));
+        assert_eq!(w[0].original_time(0.0), 1.0);
+        assert_eq!(w[0].original_time(10.5), 12.5);
+        assert_eq!(w[0].original_time(25.0), 35.0);
+        assert_eq!(w[1].original_time(29.0), 70.0);
+    }
+}

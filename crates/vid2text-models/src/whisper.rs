@@ -189,14 +189,19 @@ impl WhisperModel {
         &self.dir
     }
 
-    /// Starts the transcription of one video from its audio and speech spans.
+    /// Starts the transcription of one video from its audio and speech spans. Without spans
+    /// (no VAD), the whole audio is one window that the seek loop walks 30 s at a time.
     pub fn start(
         &self,
         audio: &[f32],
-        spans: &[SpeechSpan],
+        spans: Option<&[SpeechSpan]>,
         config: &DecodeConfig,
     ) -> Result<Transcription> {
-        let windows = pack_windows(audio, spans);
+        let windows = match spans {
+            Some(spans) => pack_windows(audio, spans),
+            None if audio.is_empty() => vec![],
+            None => vec![make_window(audio, vec![(0, audio.len())])],
+        };
         let speech_s = windows.iter().map(|w| w.audio.len()).sum::<usize>() as f64 / SR;
         let mut t = Transcription {
             config: config.clone(),

@@ -1,1 +1,90 @@
-fn main() {}
+//! vid2text: turn videos into clean text for training language models.
+//!
+//! Exit codes: 0 when every input became a document, 1 when some inputs failed (each is recorded
+//! under OUT/failures/ and named on stderr), 2 for usage or configuration errors.
+
+mod cli;
+mod pipeline;
+mod settings;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{CatArgs, Cli, Command, ModelsArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Models(args) => models(args).map(|_| ExitCode::SUCCESS),
+        Command::Cat(args) => cat(args).map(|_| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`vid2text cat OUT | head`) is not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("vid2text: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings::Settings::from_args(args)?;
+    let (json, quiet) = (settings.json, settings.quiet);
+    let summary = pipeline::run(settings)?;
+    if !quiet {
+        eprintln!("vid2text: {}", summary.line());
+    }
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    Ok(if summary.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn models(args: ModelsArgs) -> anyhow::Result<()> {
+    let dir = args.models_dir.unwrap_or_else(vid2text_models::registry::models_dir);
+    let items = vid2text_models::registry::inventory(&dir);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "model directory: {}", dir.display())?;
+    if items.is_empty() {
+        writeln!(out, "no models installed; run scripts/setup.sh")?;
+    }
+    for (kind, name, path, size) in items {
+        writeln!(out, "{kind:<8} {name:<14} {:>8.1} MB  {}", size as f64 / 1e6, path.display())?;
+    }
+    Ok(())
+}
+
+fn cat(args: CatArgs) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let docs = args.output.join("docs");
+    let mut names: Vec<_> = std::fs::read_dir(&docs)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", docs.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
+        .collect();
+    names.sort();
+    let mut out = std::io::stdout().lock();
+    for path in names {
+        let reader = std::io::BufReader::new(zstd::Decoder::new(std::fs::File::open(&path)?)?);
+        for line in reader.lines() {
+            let line = line?;
+            if args.text {
+                let doc: serde_json::Value = serde_json::from_str(&line)?;
+                writeln!(out, "# {}\n{}\n", doc["source"].as_str().unwrap_or(""), doc["text"].as_str().unwrap_or(""))?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    Ok(())
+}

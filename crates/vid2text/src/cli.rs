@@ -1,0 +1,153 @@
+//! Command-line interface (clap derive). Raw arguments become one validated [`crate::settings::Settings`]
+//! before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vid2text",
+    version,
+    about = "Turn videos into clean text for training language models",
+    long_about = "Turn videos into clean text for training language models: what is said (Whisper speech \
+recognition) in every video of a directory or manifest, one JSON document per video, committed \
+atomically into an output directory that a rerun resumes.",
+    rename_all = "kebab-case"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Transcribe inputs into documents under OUT/docs (resumable: a rerun skips what is committed).
+    Run(RunArgs),
+    /// List the models installed in the model directory.
+    Models(ModelsArgs),
+    /// Print the committed documents of an output directory (JSON lines, or only their text).
+    Cat(CatArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(rename_all = "kebab-case")]
+pub struct RunArgs {
+    /// Videos or audio files, directories (walked recursively) and manifests (.txt: one path or
+    /// URL a line; .jsonl/.csv: a `uri` column, other columns are kept in the document's `meta`).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Output directory: documents, failures and run state.
+    #[arg(short, long, value_name = "OUT", env = "VID2TEXT_OUTPUT")]
+    pub output: PathBuf,
+
+    /// Whisper model: an installed name (tiny.en, base, ...) or a CTranslate2 model directory.
+    #[arg(long, default_value = "base", env = "VID2TEXT_ASR_MODEL")]
+    pub asr_model: String,
+
+    /// Spoken language (ISO code such as en, zh, de) or `auto` to detect it per video from several
+    /// speech windows. English-only models (*.en) always use en.
+    #[arg(long, default_value = "auto")]
+    pub language: String,
+
+    /// Beam size for decoding at temperature 0 (1 = greedy).
+    #[arg(long, default_value_t = 5)]
+    pub beam_size: usize,
+
+    /// Candidates sampled at each fallback temperature.
+    #[arg(long, default_value_t = 5)]
+    pub best_of: usize,
+
+    /// Do not retry at higher temperatures when the output looks repetitive or improbable.
+    #[arg(long)]
+    pub no_temperature_fallback: bool,
+
+    /// Do not condition each window on the text before it.
+    #[arg(long)]
+    pub no_condition_on_previous_text: bool,
+
+    /// Skip voice activity detection: send all audio to Whisper (slower; silence may hallucinate).
+    #[arg(long)]
+    pub no_vad: bool,
+
+    /// Speech probability threshold of the voice activity detector.
+    #[arg(long, default_value_t = 0.5)]
+    pub vad_threshold: f32,
+
+    /// Where the engine runs.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu, env = "VID2TEXT_DEVICE")]
+    pub device: DeviceArg,
+
+    /// CTranslate2 compute type (int8, int8_float32, int8_float16, float16, float32).
+    #[arg(long, default_value = "int8")]
+    pub compute_type: String,
+
+    /// Threads for Whisper (0 = all cores).
+    #[arg(long, default_value_t = 0, env = "VID2TEXT_THREADS")]
+    pub threads: usize,
+
+    /// Speech windows decoded together in one Whisper call, across videos (results are the same
+    /// as one at a time).
+    #[arg(long, default_value_t = 4)]
+    pub batch_size: usize,
+
+    /// Inputs decoded (FFmpeg + VAD) in parallel ahead of speech recognition.
+    #[arg(long, default_value_t = 2)]
+    pub decode_workers: usize,
+
+    /// Time limit in seconds for probing and for decoding one input.
+    #[arg(long, default_value_t = 900.0, value_name = "SECS")]
+    pub timeout: f64,
+
+    /// Only the first SECS seconds of longer inputs are transcribed (the document records
+    /// `stats.truncated_s`); 0 = no limit.
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    pub max_duration: f64,
+
+    /// Also write subtitle files per video: OUT/subtitles/<id>.srt / .vtt (comma-separated list).
+    #[arg(long, value_delimiter = ',', value_name = "FORMATS")]
+    pub subtitles: Vec<String>,
+
+    /// Documents per committed part file.
+    #[arg(long, default_value_t = 100)]
+    pub commit_every: usize,
+
+    /// Commit pending documents at least this often (seconds).
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub commit_interval: f64,
+
+    /// Model directory (default: ~/.cache/vid2text/models, filled by scripts/setup.sh).
+    #[arg(long, env = "VID2TEXT_MODELS", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+
+    /// Print a machine-readable summary (JSON) on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar and no per-input lines on stderr (failures are still recorded).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Args, Debug)]
+pub struct ModelsArgs {
+    /// Model directory (default: ~/.cache/vid2text/models).
+    #[arg(long, env = "VID2TEXT_MODELS", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    /// Output directory of `vid2text run`.
+    pub output: PathBuf,
+    /// Print only each document's source and text.
+    #[arg(long)]
+    pub text: bool,
+}

@@ -1,0 +1,502 @@
+//! `vid2text run`: the walk of every input, as concurrent stages joined by bounded channels.
+//!
+//! ```text
+//! discover ─► [decode workers: ffprobe, sha256, ffmpeg → 16 kHz PCM, Silero VAD] ─► ASR (main thread:
+//!             Whisper, windows of several videos batched per call) ─► writer (subtitles, commit parts)
+//! ```
+//!
+//! Bounded channels keep memory flat: at most a few decoded inputs wait for the ASR stage.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vid2text_core::doc::{AudioInfo, Document, Failure, PipelineInfo, SpeechSegment, Stage, Stats};
+use vid2text_core::input::{self, Input, Location};
+use vid2text_core::outdir::OutDir;
+use vid2text_core::subtitles;
+use vid2text_media::MediaInfo;
+use vid2text_models::vad::{onnx_environment, SileroVad};
+use vid2text_models::whisper::{Transcript, Transcription, WhisperModel};
+use vid2text_models::SpeechSpan;
+
+use crate::settings::Settings;
+
+/// What a run did, printed as its last line (and as JSON with `--json`).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Summary {
+    pub inputs: usize,
+    pub documents: usize,
+    pub failed: usize,
+    /// Inputs already committed by an earlier run (documents or failures), not redone.
+    pub skipped: usize,
+    /// Skipped inputs that an earlier run recorded as failed.
+    pub failed_before: usize,
+    pub media_s: f64,
+    pub speech_s: f64,
+    pub wall_s: f64,
+    pub output: String,
+}
+
+impl Summary {
+    pub fn line(&self) -> String {
+        let speed = if self.wall_s > 0.0 { self.media_s / self.wall_s } else { 0.0 };
+        let mut s = format!(
+            "{} inputs: {} documents, {} failed",
+            self.inputs, self.documents, self.failed
+        );
+        if self.skipped > 0 {
+            s += &format!(", {} skipped (committed earlier", self.skipped);
+            if self.failed_before > 0 {
+                s += &format!(", {} of them failed", self.failed_before);
+            }
+            s += ")";
+        }
+        s += &format!(
+            "; {} of media in {} ({speed:.1}x real time) -> {}",
+            human_duration(self.media_s),
+            human_duration(self.wall_s),
+            self.output
+        );
+        s
+    }
+}
+
+fn human_duration(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{:.2} h", s / 3600.0)
+    } else if s >= 60.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// A decoded input, ready for speech recognition.
+struct Prepared {
+    input: Input,
+    id: String,
+    info: MediaInfo,
+    audio: Vec<f32>,
+    spans: Option<Vec<SpeechSpan>>,
+    truncated_s: Option<f64>,
+}
+
+/// What the writer receives.
+enum Outcome {
+    Document(Box<Document>),
+    Failure(Failure),
+}
+
+/// Errors that stop a run (exit 2), as opposed to per-input failures.
+pub fn run(settings: Settings) -> Result<Summary> {
+    let started = Instant::now();
+    let settings = Arc::new(settings);
+    let out = OutDir::open(&settings.output, 0)
+        .with_context(|| format!("cannot use output directory {}", settings.output.display()))?;
+    out.ensure_run_json(&settings.run_json())?;
+
+    // Models load once, before any input is touched: a broken set-up is exit 2, not N failures.
+    let onnx = match &settings.onnxruntime {
+        Some(lib) => Some(onnx_environment(lib)?),
+        None => None,
+    };
+    let mut vads = Vec::new();
+    for _ in 0..settings.decode_workers {
+        vads.push(match (&onnx, &settings.vad_model) {
+            (Some(env), Some(model)) => Some(SileroVad::load(model, env)?),
+            _ => None,
+        });
+    }
+    let model = WhisperModel::load(&settings.asr_model_dir, &settings.engine)?;
+
+    let committed = out.committed()?;
+    let mut summary = Summary {
+        output: settings.output.display().to_string(),
+        ..Default::default()
+    };
+    let mut todo = Vec::new();
+    let mut early_failures = Vec::new();
+    for item in input::discover(&settings.inputs, &|p: &Path| vid2text_media::is_media(p)) {
+        summary.inputs += 1;
+        let uri = match &item {
+            Ok(i) => &i.uri,
+            Err(f) => &f.uri,
+        };
+        if committed.contains(uri) {
+            summary.skipped += 1;
+            if committed.failures.contains(uri) {
+                summary.failed_before += 1;
+            }
+            continue;
+        }
+        match item {
+            Ok(i) => todo.push(i),
+            Err(f) => early_failures.push(f),
+        }
+    }
+
+    let progress = if settings.quiet {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::with_draw_target(
+            Some((todo.len() + early_failures.len()) as u64),
+            ProgressDrawTarget::stderr_with_hz(4),
+        );
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} inputs {msg}")
+                .expect("valid template"),
+        );
+        pb
+    };
+
+    let (input_tx, input_rx) = bounded::<Input>(settings.decode_workers * 2);
+    let (prep_tx, prep_rx) = bounded::<Result<Prepared, Failure>>(settings.decode_workers.max(2));
+    let (out_tx, out_rx) = bounded::<(Outcome, f64)>(256);
+
+    let writer = {
+        let settings = Arc::clone(&settings);
+        let progress = progress.clone();
+        std::thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || write_outcomes(out, &settings, out_rx, progress, started))
+            .expect("spawn writer")
+    };
+    for f in early_failures {
+        let _ = out_tx.send((Outcome::Failure(f), 0.0));
+    }
+    let feeder = std::thread::Builder::new()
+        .name("feeder".into())
+        .spawn(move || {
+            for i in todo {
+                if input_tx.send(i).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn feeder");
+    let mut decoders = Vec::new();
+    for (n, vad) in vads.into_iter().enumerate() {
+        let settings = Arc::clone(&settings);
+        let rx = input_rx.clone();
+        let tx = prep_tx.clone();
+        decoders.push(
+            std::thread::Builder::new()
+                .name(format!("decode-{n}"))
+                .spawn(move || {
+                    let mut vad = vad;
+                    for input in rx {
+                        if tx.send(prepare(input, &settings, vad.as_mut())).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawn decoder"),
+        );
+    }
+    drop(prep_tx);
+    drop(input_rx);
+
+    recognise(&model, &settings, prep_rx, &out_tx);
+    drop(out_tx);
+    let _ = feeder.join();
+    for d in decoders {
+        let _ = d.join();
+    }
+    let written = writer.join().expect("writer thread")?;
+    progress.finish_and_clear();
+    summary.documents = written.documents;
+    summary.failed = written.failed + summary.failed_before;
+    summary.media_s = written.media_s;
+    summary.speech_s = written.speech_s;
+    summary.wall_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Probe, hash, decode and find speech in one input (a decode worker's job).
+fn prepare(input: Input, s: &Settings, vad: Option<&mut SileroVad>) -> Result<Prepared, Failure> {
+    let fail = |stage: Stage, e: &dyn std::fmt::Display| Failure::new(input.uri.clone(), stage, e);
+    let target = match &input.location {
+        Location::File(p) => p.display().to_string(),
+        Location::Url(u) => u.clone(),
+    };
+    if let Location::File(p) = &input.location {
+        if let Err(e) = std::fs::File::open(p) {
+            return Err(fail(Stage::Input, &e));
+        }
+    }
+    let info = vid2text_media::probe(&target, s.timeout).map_err(|e| fail(Stage::Probe, &e))?;
+    let id = input::document_id(&input).map_err(|e| fail(Stage::Input, &e))?;
+    let truncated_s = s.max_duration_s.filter(|&m| info.duration_s > m);
+    let audio = if info.has_audio() {
+        vid2text_media::decode_audio(&target, s.timeout, s.max_duration_s)
+            .map_err(|e| fail(Stage::Decode, &e))?
+            .samples
+    } else {
+        Vec::new()
+    };
+    let spans = match vad {
+        Some(vad) if !audio.is_empty() => Some(vad.speech(&audio, &s.vad).map_err(|e| fail(Stage::Vad, &e))?),
+        Some(_) => Some(Vec::new()),
+        None => None,
+    };
+    Ok(Prepared {
+        input,
+        id,
+        info,
+        audio,
+        spans,
+        truncated_s,
+    })
+}
+
+struct Active {
+    prepared: Prepared,
+    job: Transcription,
+}
+
+/// The ASR stage: keeps up to `batch_size` videos in flight and serves their windows together.
+fn recognise(model: &WhisperModel, s: &Settings, rx: Receiver<Result<Prepared, Failure>>, tx: &Sender<(Outcome, f64)>) {
+    let mut active: Vec<Active> = Vec::new();
+    let mut open = true;
+    loop {
+        // Fill the batch: block only when nothing is in flight.
+        while open && active.len() < s.batch_size {
+            let next = if active.is_empty() {
+                rx.recv().ok()
+            } else {
+                match rx.try_recv() {
+                    Ok(p) => Some(p),
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => None,
+                }
+            };
+            let Some(next) = next else {
+                open = false;
+                break;
+            };
+            match next {
+                Err(f) => {
+                    if tx.send((Outcome::Failure(f), 0.0)).is_err() {
+                        return;
+                    }
+                }
+                Ok(mut p) => {
+                    let audio = std::mem::take(&mut p.audio);
+                    match model.start(&audio, p.spans.as_deref(), &s.decode) {
+                        Ok(job) => active.push(Active { prepared: p, job }),
+                        Err(e) => {
+                            let f = Failure::new(p.input.uri.clone(), Stage::Asr, e);
+                            if tx.send((Outcome::Failure(f), p.info.duration_s)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if active.is_empty() {
+            if open {
+                continue;
+            }
+            return;
+        }
+        let mut jobs: Vec<&mut Transcription> = active.iter_mut().map(|a| &mut a.job).collect();
+        if let Err(e) = model.step(&mut jobs) {
+            for a in active.drain(..) {
+                let f = Failure::new(a.prepared.input.uri.clone(), Stage::Asr, &e);
+                if tx.send((Outcome::Failure(f), a.prepared.info.duration_s)).is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
+        let mut i = 0;
+        while i < active.len() {
+            if active[i].job.is_done() {
+                let a = active.swap_remove(i);
+                let duration = a.prepared.info.duration_s;
+                let doc = document(a.prepared, a.job.finish(), s);
+                if tx.send((Outcome::Document(Box::new(doc)), duration)).is_err() {
+                    return;
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Assembles the document of one input.
+fn document(p: Prepared, t: Transcript, s: &Settings) -> Document {
+    let speech: Vec<SpeechSegment> = t
+        .segments
+        .into_iter()
+        .map(|g| SpeechSegment {
+            start: g.start,
+            end: g.end,
+            text: g.text,
+            avg_logprob: round(g.avg_logprob, 4),
+            no_speech_prob: round(g.no_speech_prob, 4),
+            compression_ratio: round(g.compression_ratio, 3),
+            temperature: g.temperature,
+        })
+        .collect();
+    let text = render_text(&speech);
+    let mut dropped: BTreeMap<String, u64> = t.dropped;
+    dropped.retain(|_, v| *v > 0);
+    let audio = p.info.audio.first().map(|a| AudioInfo {
+        codec: a.codec.clone(),
+        channels: a.channels,
+        sample_rate: a.sample_rate,
+    });
+    let mut meta = p.input.meta;
+    if let Some(t) = p.truncated_s {
+        meta.insert("truncated_at_s".into(), serde_json::json!(t));
+    }
+    Document {
+        id: p.id,
+        source: p.input.uri,
+        duration_s: round(p.info.duration_s, 3),
+        language: if speech.is_empty() { None } else { t.language },
+        stats: Stats {
+            speech_s: round(t.speech_s, 3),
+            words: vid2text_core::text::word_count(&text),
+            dropped,
+            asr_windows: t.windows as u64,
+            language_probability: if speech.is_empty() { None } else { t.language_probability.map(|p| round(p, 4)) },
+            audio,
+            has_video: p.info.has_video(),
+        },
+        text,
+        speech,
+        screen_text: Vec::new(),
+        pipeline: PipelineInfo {
+            version: vid2text_core::VERSION.to_string(),
+            asr_model: Some(s.asr_model_name.clone()),
+            ocr_model: None,
+            vad_model: s.vad_model.as_ref().map(|_| "silero_vad-6.2.3".to_string()),
+            config_hash: s.config_hash.clone(),
+        },
+        meta,
+    }
+}
+
+/// The training text: speech segments in order, one paragraph per stretch of speech (a pause of
+/// 2 s or more starts a new paragraph).
+pub fn render_text(speech: &[SpeechSegment]) -> String {
+    let mut text = String::new();
+    let mut last_end: Option<f64> = None;
+    for seg in speech {
+        let t = seg.text.trim();
+        if t.is_empty() {
+            continue;
+        }
+        if let Some(end) = last_end {
+            text.push_str(if seg.start - end >= 2.0 { "\n\n" } else { " " });
+        }
+        text.push_str(t);
+        last_end = Some(seg.end);
+    }
+    text
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+#[derive(Default)]
+struct Written {
+    documents: usize,
+    failed: usize,
+    media_s: f64,
+    speech_s: f64,
+}
+
+/// The writer stage: sidecars first, then documents and failures committed in parts.
+fn write_outcomes(
+    mut out: OutDir,
+    s: &Settings,
+    rx: Receiver<(Outcome, f64)>,
+    progress: ProgressBar,
+    started: Instant,
+) -> Result<Written> {
+    let mut docs: Vec<Document> = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut w = Written::default();
+    let mut last_commit = Instant::now();
+    let commit = |out: &mut OutDir, docs: &mut Vec<Document>, failures: &mut Vec<Failure>| -> Result<()> {
+        out.commit_documents(docs)?;
+        docs.clear();
+        out.commit_failures(failures)?;
+        failures.clear();
+        Ok(())
+    };
+    loop {
+        let event = rx.recv_timeout(Duration::from_millis(500));
+        match event {
+            Ok((outcome, media_s)) => {
+                w.media_s += media_s;
+                match outcome {
+                    Outcome::Document(doc) => {
+                        let mut doc = *doc;
+                        if let Err(e) = write_subtitles(&out, s, &doc) {
+                            if e.is_fatal_io() {
+                                return Err(e.into());
+                            }
+                            failures.push(Failure::new(doc.source.clone(), Stage::Write, e));
+                            w.failed += 1;
+                            report(&progress, failures.last().expect("just pushed"));
+                        } else {
+                            w.documents += 1;
+                            w.speech_s += doc.stats.speech_s;
+                            doc.meta.retain(|_, _| true);
+                            docs.push(doc);
+                        }
+                    }
+                    Outcome::Failure(f) => {
+                        w.failed += 1;
+                        report(&progress, &f);
+                        failures.push(f);
+                    }
+                }
+                progress.inc(1);
+                let elapsed = started.elapsed().as_secs_f64();
+                progress.set_message(format!(
+                    "{:.2} h media, {:.1}x real time",
+                    w.media_s / 3600.0,
+                    if elapsed > 0.0 { w.media_s / elapsed } else { 0.0 }
+                ));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if docs.len() + failures.len() >= s.commit_every || last_commit.elapsed() >= s.commit_interval {
+            commit(&mut out, &mut docs, &mut failures)?;
+            last_commit = Instant::now();
+        }
+    }
+    commit(&mut out, &mut docs, &mut failures)?;
+    out.mark_shard_done(&serde_json::json!({"documents": w.documents, "failed": w.failed}))?;
+    Ok(w)
+}
+
+fn write_subtitles(out: &OutDir, s: &Settings, doc: &Document) -> vid2text_core::Result<()> {
+    for &format in &s.subtitles {
+        let body = subtitles::render(format, &doc.speech);
+        out.write_sidecar("subtitles", &format!("{}.{}", doc.id, format.extension()), body.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn report(progress: &ProgressBar, f: &Failure) {
+    if progress.is_hidden() && progress.length().is_none() {
+        return;
+    }
+    progress.suspend(|| eprintln!("vid2text: {f}"));
+}

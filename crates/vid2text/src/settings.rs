@@ -1,0 +1,161 @@
+//! Validated settings of `vid2text run`: everything is checked here, before any input is touched,
+//! so that configuration mistakes exit with code 2 and a clear message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use vid2text_core::subtitles::SubtitleFormat;
+use vid2text_models::registry;
+use vid2text_models::vad::VadConfig;
+use vid2text_models::whisper::{DecodeConfig, EngineConfig, EngineDevice};
+
+use crate::cli::{DeviceArg, RunArgs};
+
+pub struct Settings {
+    pub inputs: Vec<String>,
+    pub output: PathBuf,
+    pub models_dir: PathBuf,
+    pub asr_model_dir: PathBuf,
+    /// The name documents carry in `pipeline.asr_model`.
+    pub asr_model_name: String,
+    pub vad_model: Option<PathBuf>,
+    pub onnxruntime: Option<PathBuf>,
+    pub engine: EngineConfig,
+    pub decode: DecodeConfig,
+    pub vad: VadConfig,
+    pub batch_size: usize,
+    pub decode_workers: usize,
+    pub timeout: Duration,
+    pub max_duration_s: Option<f64>,
+    pub subtitles: Vec<SubtitleFormat>,
+    pub commit_every: usize,
+    pub commit_interval: Duration,
+    pub json: bool,
+    pub quiet: bool,
+    pub config_hash: String,
+    pub config: serde_json::Value,
+}
+
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+impl Settings {
+    pub fn from_args(a: RunArgs) -> Result<Self> {
+        let models_dir = a.models_dir.clone().unwrap_or_else(registry::models_dir);
+        let asr_model_dir = registry::resolve_whisper(&models_dir, &a.asr_model)?;
+        let asr_model_name = asr_model_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&a.asr_model)
+            .to_string();
+        let (vad_model, onnxruntime) = if a.no_vad {
+            (None, None)
+        } else {
+            (Some(registry::silero_vad(&models_dir)?), Some(registry::onnxruntime(&models_dir)?))
+        };
+        if a.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
+            bail!("--device cuda needs a vid2text built with the `cuda` feature (see README, GPU)");
+        }
+        if a.beam_size == 0 || a.best_of == 0 || a.batch_size == 0 || a.decode_workers == 0 || a.commit_every == 0 {
+            bail!("--beam-size, --best-of, --batch-size, --decode-workers and --commit-every must be at least 1");
+        }
+        if !(a.timeout > 0.0) || !(a.commit_interval > 0.0) || !(a.max_duration >= 0.0) {
+            bail!("--timeout and --commit-interval must be positive, --max-duration not negative");
+        }
+        if !(0.0..1.0).contains(&a.vad_threshold) {
+            bail!("--vad-threshold must be in [0, 1)");
+        }
+        let language = match a.language.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => None,
+            l if l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic() || c == '_') => Some(l.to_string()),
+            l => bail!("--language: `{l}` is not a language code (en, zh, ...) nor auto"),
+        };
+        let subtitles = a
+            .subtitles
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.parse::<SubtitleFormat>().map_err(anyhow::Error::msg))
+            .collect::<Result<Vec<_>>>()
+            .context("--subtitles")?;
+        let mut decode = DecodeConfig {
+            beam_size: a.beam_size,
+            best_of: a.best_of,
+            condition_on_previous_text: !a.no_condition_on_previous_text,
+            language,
+            ..DecodeConfig::default()
+        };
+        if a.no_temperature_fallback {
+            decode.temperatures = vec![0.0];
+        }
+        let vad = VadConfig {
+            threshold: a.vad_threshold,
+            ..VadConfig::default()
+        };
+        let engine = EngineConfig {
+            device: match a.device {
+                DeviceArg::Cpu => EngineDevice::Cpu,
+                DeviceArg::Cuda => EngineDevice::Cuda,
+            },
+            compute_type: a.compute_type.clone(),
+            threads: if a.threads == 0 { available_threads() } else { a.threads },
+        };
+        let max_duration_s = (a.max_duration > 0.0).then_some(a.max_duration);
+        // What decides the content of a document; threads, batch size and workers do not.
+        let model_size = std::fs::metadata(asr_model_dir.join("model.bin")).map(|m| m.len()).unwrap_or(0);
+        let config = json!({
+            "asr_model": asr_model_name,
+            "asr_model_bytes": model_size,
+            "compute_type": a.compute_type,
+            "decode": decode,
+            "vad": if a.no_vad { serde_json::Value::Null } else { serde_json::to_value(&vad)? },
+            "max_duration_s": max_duration_s,
+        });
+        let config_hash = vid2text_core::input::to_hex(&Sha256::digest(config.to_string().as_bytes()))[..16].to_string();
+        Ok(Settings {
+            inputs: a.inputs,
+            output: a.output,
+            models_dir,
+            asr_model_dir,
+            asr_model_name,
+            vad_model,
+            onnxruntime,
+            engine,
+            decode,
+            vad,
+            batch_size: a.batch_size,
+            decode_workers: a.decode_workers,
+            timeout: Duration::from_secs_f64(a.timeout),
+            max_duration_s,
+            subtitles,
+            commit_every: a.commit_every,
+            commit_interval: Duration::from_secs_f64(a.commit_interval),
+            json: a.json,
+            quiet: a.quiet,
+            config_hash,
+            config,
+        })
+    }
+
+    /// The content of `OUT/run.json`.
+    pub fn run_json(&self) -> serde_json::Value {
+        json!({
+            "vid2text_version": vid2text_core::VERSION,
+            "config_hash": self.config_hash,
+            "config": self.config,
+            "models": {
+                "dir": self.models_dir.display().to_string(),
+                "asr": self.asr_model_dir.display().to_string(),
+                "vad": self.vad_model.as_ref().map(|p| p.display().to_string()),
+            },
+            "shards": 1,
+            "created_unix": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        })
+    }
+}

@@ -50,6 +50,8 @@ pub struct MediaInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioStream {
     pub index: u32,
+    /// Stream duration in seconds, when the container states it.
+    pub duration_s: Option<f64>,
     pub codec: String,
     pub channels: u32,
     pub sample_rate: u32,
@@ -66,6 +68,15 @@ pub struct VideoStream {
 }
 
 impl MediaInfo {
+    /// Duration of the first audio stream (the container's when the stream does not say).
+    pub fn audio_duration_s(&self) -> f64 {
+        self.audio
+            .first()
+            .and_then(|a| a.duration_s)
+            .filter(|&d| d > 0.0)
+            .unwrap_or(self.duration_s)
+    }
+
     pub fn has_audio(&self) -> bool {
         !self.audio.is_empty()
     }
@@ -104,7 +115,7 @@ struct ProbeFormat {
 
 /// Runs a child to completion under a time limit, collecting its stdout (all) and the tail of
 /// its stderr.
-fn run_limited(program: &'static str, args: &[&str], limit: Duration) -> Result<Vec<u8>> {
+fn run_limited(program: &'static str, args: &[&str], limit: Duration) -> Result<(Vec<u8>, String)> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -146,7 +157,12 @@ fn run_limited(program: &'static str, args: &[&str], limit: Duration) -> Result<
             message: last_lines(&err),
         });
     }
-    Ok(out)
+    let warnings = if err.is_empty() {
+        String::new()
+    } else {
+        last_lines(&err)
+    };
+    Ok((out, warnings))
 }
 
 /// Reads a stream to its end, keeping only its last `keep` bytes.
@@ -170,7 +186,14 @@ fn last_lines(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text
         .lines()
-        .map(str::trim)
+        .map(|l| {
+            // Drop the `[mov,mp4,... @ 0x55c2f88d2180] ` prefix.
+            let l = l.trim();
+            match (l.starts_with('['), l.find("] ")) {
+                (true, Some(i)) if l[..i].contains(" @ 0x") => l[i + 2..].trim(),
+                _ => l,
+            }
+        })
         .filter(|l| !l.is_empty())
         .collect();
     if lines.is_empty() {
@@ -188,7 +211,7 @@ fn parse_f64(s: &Option<String>) -> Option<f64> {
 
 /// Probes an input (path or URL) with ffprobe.
 pub fn probe(input: &str, limit: Duration) -> Result<MediaInfo> {
-    let out = run_limited(
+    let (out, _) = run_limited(
         "ffprobe",
         &[
             "-v",
@@ -219,6 +242,7 @@ pub fn probe(input: &str, limit: Duration) -> Result<MediaInfo> {
         match s.codec_type.as_deref() {
             Some("audio") => info.audio.push(AudioStream {
                 index: s.index,
+                duration_s: parse_f64(&s.duration),
                 codec,
                 channels: s.channels.unwrap_or(0),
                 sample_rate: s.sample_rate.and_then(|r| r.parse().ok()).unwrap_or(0),
@@ -264,6 +288,8 @@ pub fn is_media(path: &Path) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct Audio {
     pub samples: Vec<f32>,
+    /// What FFmpeg said on stderr while still succeeding (e.g. `partial file`), one line.
+    pub warnings: String,
 }
 
 impl Audio {
@@ -312,12 +338,12 @@ pub fn decode_audio(input: &str, limit: Duration, max_duration_s: Option<f64>) -
         .map(|s| s.to_string()),
     );
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let raw = run_limited("ffmpeg", &argv, limit)?;
+    let (raw, warnings) = run_limited("ffmpeg", &argv, limit)?;
     let samples = raw
         .chunks_exact(2)
         .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
         .collect();
-    Ok(Audio { samples })
+    Ok(Audio { samples, warnings })
 }
 
 #[cfg(test)]
@@ -327,6 +353,10 @@ mod tests {
     #[test]
     fn stderr_tail_is_one_line() {
         assert_eq!(last_lines(b"a\n\n  b  \nc\n"), "b; c");
+        assert_eq!(
+            last_lines(b"[mov,mp4 @ 0x55c2f88d2180] moov atom not found\nx.mp4: Invalid data\n"),
+            "moov atom not found; x.mp4: Invalid data"
+        );
         assert_eq!(last_lines(b""), "no message");
     }
 

@@ -63,9 +63,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_temperature_fallback: bool,
 
-    /// Do not condition each window on the text before it.
+    /// Prompt each speech window with the text before it (as Whisper's sequential decoding does).
+    /// Windows of a video are then decoded one after another instead of in parallel batches.
     #[arg(long)]
-    pub no_condition_on_previous_text: bool,
+    pub condition_on_previous_text: bool,
 
     /// Skip voice activity detection: send all audio to Whisper (slower; silence may hallucinate).
     #[arg(long)]

@@ -47,11 +47,17 @@ fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     }
-    Ok(if summary.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if summary.any_failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn models(args: ModelsArgs) -> anyhow::Result<()> {
-    let dir = args.models_dir.unwrap_or_else(vid2text_models::registry::models_dir);
+    let dir = args
+        .models_dir
+        .unwrap_or_else(vid2text_models::registry::models_dir);
     let items = vid2text_models::registry::inventory(&dir);
     let mut out = std::io::stdout().lock();
     writeln!(out, "model directory: {}", dir.display())?;
@@ -59,7 +65,12 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
         writeln!(out, "no models installed; run scripts/setup.sh")?;
     }
     for (kind, name, path, size) in items {
-        writeln!(out, "{kind:<8} {name:<14} {:>8.1} MB  {}", size as f64 / 1e6, path.display())?;
+        writeln!(
+            out,
+            "{kind:<8} {name:<14} {:>8.1} MB  {}",
+            size as f64 / 1e6,
+            path.display()
+        )?;
     }
     Ok(())
 }
@@ -80,7 +91,12 @@ fn cat(args: CatArgs) -> anyhow::Result<()> {
             let line = line?;
             if args.text {
                 let doc: serde_json::Value = serde_json::from_str(&line)?;
-                writeln!(out, "# {}\n{}\n", doc["source"].as_str().unwrap_or(""), doc["text"].as_str().unwrap_or(""))?;
+                writeln!(
+                    out,
+                    "# {}\n{}\n",
+                    doc["source"].as_str().unwrap_or(""),
+                    doc["text"].as_str().unwrap_or("")
+                )?;
             } else {
                 writeln!(out, "{line}")?;
             }

@@ -30,7 +30,9 @@ use crate::settings::Settings;
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Summary {
     pub inputs: usize,
+    /// Documents committed by this run.
     pub documents: usize,
+    /// Inputs that failed in this run.
     pub failed: usize,
     /// Inputs already committed by an earlier run (documents or failures), not redone.
     pub skipped: usize,
@@ -44,17 +46,20 @@ pub struct Summary {
 
 impl Summary {
     pub fn line(&self) -> String {
-        let speed = if self.wall_s > 0.0 { self.media_s / self.wall_s } else { 0.0 };
+        let speed = if self.wall_s > 0.0 {
+            self.media_s / self.wall_s
+        } else {
+            0.0
+        };
         let mut s = format!(
-            "{} inputs: {} documents, {} failed",
+            "{} inputs: {} new documents, {} failed",
             self.inputs, self.documents, self.failed
         );
         if self.skipped > 0 {
-            s += &format!(", {} skipped (committed earlier", self.skipped);
-            if self.failed_before > 0 {
-                s += &format!(", {} of them failed", self.failed_before);
-            }
-            s += ")";
+            s += &format!(
+                ", {} already committed ({} as failures)",
+                self.skipped, self.failed_before
+            );
         }
         s += &format!(
             "; {} of media in {} ({speed:.1}x real time) -> {}",
@@ -63,6 +68,11 @@ impl Summary {
             self.output
         );
         s
+    }
+
+    /// Whether any input of the job is recorded as failed (now or by an earlier run).
+    pub fn any_failed(&self) -> bool {
+        self.failed + self.failed_before > 0
     }
 }
 
@@ -148,8 +158,10 @@ pub fn run(settings: Settings) -> Result<Summary> {
             ProgressDrawTarget::stderr_with_hz(4),
         );
         pb.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} inputs {msg}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} inputs {msg}",
+            )
+            .expect("valid template"),
         );
         pb
     };
@@ -210,7 +222,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     let written = writer.join().expect("writer thread")?;
     progress.finish_and_clear();
     summary.documents = written.documents;
-    summary.failed = written.failed + summary.failed_before;
+    summary.failed = written.failed;
     summary.media_s = written.media_s;
     summary.speech_s = written.speech_s;
     summary.wall_s = started.elapsed().as_secs_f64();
@@ -225,22 +237,43 @@ fn prepare(input: Input, s: &Settings, vad: Option<&mut SileroVad>) -> Result<Pr
         Location::Url(u) => u.clone(),
     };
     if let Location::File(p) = &input.location {
-        if let Err(e) = std::fs::File::open(p) {
-            return Err(fail(Stage::Input, &e));
+        match std::fs::File::open(p).and_then(|f| f.metadata()) {
+            Err(e) => return Err(fail(Stage::Input, &e)),
+            Ok(m) if m.is_dir() => return Err(fail(Stage::Input, &"is a directory")),
+            Ok(m) if m.len() == 0 => return Err(fail(Stage::Input, &"empty file (0 bytes)")),
+            Ok(_) => {}
         }
     }
     let info = vid2text_media::probe(&target, s.timeout).map_err(|e| fail(Stage::Probe, &e))?;
     let id = input::document_id(&input).map_err(|e| fail(Stage::Input, &e))?;
     let truncated_s = s.max_duration_s.filter(|&m| info.duration_s > m);
     let audio = if info.has_audio() {
-        vid2text_media::decode_audio(&target, s.timeout, s.max_duration_s)
-            .map_err(|e| fail(Stage::Decode, &e))?
-            .samples
+        let audio = vid2text_media::decode_audio(&target, s.timeout, s.max_duration_s)
+            .map_err(|e| fail(Stage::Decode, &e))?;
+        // FFmpeg decodes what it can of a damaged file and exits 0: a file whose audio ends
+        // well before its stated duration is truncated or corrupt, not a short document.
+        let expected = match s.max_duration_s {
+            Some(max) => info.audio_duration_s().min(max),
+            None => info.audio_duration_s(),
+        };
+        let got = audio.duration_s();
+        if expected > 0.0 && got < expected * 0.9 - 0.5 {
+            let mut msg =
+                format!("truncated or corrupt: decoded {got:.1} s of {expected:.1} s of audio");
+            if !audio.warnings.is_empty() {
+                msg += &format!(" (ffmpeg: {})", audio.warnings);
+            }
+            return Err(fail(Stage::Decode, &msg));
+        }
+        audio.samples
     } else {
         Vec::new()
     };
     let spans = match vad {
-        Some(vad) if !audio.is_empty() => Some(vad.speech(&audio, &s.vad).map_err(|e| fail(Stage::Vad, &e))?),
+        Some(vad) if !audio.is_empty() => Some(
+            vad.speech(&audio, &s.vad)
+                .map_err(|e| fail(Stage::Vad, &e))?,
+        ),
         Some(_) => Some(Vec::new()),
         None => None,
     };
@@ -260,7 +293,12 @@ struct Active {
 }
 
 /// The ASR stage: keeps up to `batch_size` videos in flight and serves their windows together.
-fn recognise(model: &WhisperModel, s: &Settings, rx: Receiver<Result<Prepared, Failure>>, tx: &Sender<(Outcome, f64)>) {
+fn recognise(
+    model: &WhisperModel,
+    s: &Settings,
+    rx: Receiver<Result<Prepared, Failure>>,
+    tx: &Sender<(Outcome, f64)>,
+) {
     let mut active: Vec<Active> = Vec::new();
     let mut open = true;
     loop {
@@ -306,10 +344,13 @@ fn recognise(model: &WhisperModel, s: &Settings, rx: Receiver<Result<Prepared, F
             return;
         }
         let mut jobs: Vec<&mut Transcription> = active.iter_mut().map(|a| &mut a.job).collect();
-        if let Err(e) = model.step(&mut jobs) {
+        if let Err(e) = model.step(&mut jobs, s.batch_size) {
             for a in active.drain(..) {
                 let f = Failure::new(a.prepared.input.uri.clone(), Stage::Asr, &e);
-                if tx.send((Outcome::Failure(f), a.prepared.info.duration_s)).is_err() {
+                if tx
+                    .send((Outcome::Failure(f), a.prepared.info.duration_s))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -321,7 +362,10 @@ fn recognise(model: &WhisperModel, s: &Settings, rx: Receiver<Result<Prepared, F
                 let a = active.swap_remove(i);
                 let duration = a.prepared.info.duration_s;
                 let doc = document(a.prepared, a.job.finish(), s);
-                if tx.send((Outcome::Document(Box::new(doc)), duration)).is_err() {
+                if tx
+                    .send((Outcome::Document(Box::new(doc)), duration))
+                    .is_err()
+                {
                     return;
                 }
             } else {
@@ -368,7 +412,11 @@ fn document(p: Prepared, t: Transcript, s: &Settings) -> Document {
             words: vid2text_core::text::word_count(&text),
             dropped,
             asr_windows: t.windows as u64,
-            language_probability: if speech.is_empty() { None } else { t.language_probability.map(|p| round(p, 4)) },
+            language_probability: if speech.is_empty() {
+                None
+            } else {
+                t.language_probability.map(|p| round(p, 4))
+            },
             audio,
             has_video: p.info.has_video(),
         },
@@ -430,13 +478,14 @@ fn write_outcomes(
     let mut failures: Vec<Failure> = Vec::new();
     let mut w = Written::default();
     let mut last_commit = Instant::now();
-    let commit = |out: &mut OutDir, docs: &mut Vec<Document>, failures: &mut Vec<Failure>| -> Result<()> {
-        out.commit_documents(docs)?;
-        docs.clear();
-        out.commit_failures(failures)?;
-        failures.clear();
-        Ok(())
-    };
+    let commit =
+        |out: &mut OutDir, docs: &mut Vec<Document>, failures: &mut Vec<Failure>| -> Result<()> {
+            out.commit_documents(docs)?;
+            docs.clear();
+            out.commit_failures(failures)?;
+            failures.clear();
+            Ok(())
+        };
     loop {
         let event = rx.recv_timeout(Duration::from_millis(500));
         match event {
@@ -470,13 +519,19 @@ fn write_outcomes(
                 progress.set_message(format!(
                     "{:.2} h media, {:.1}x real time",
                     w.media_s / 3600.0,
-                    if elapsed > 0.0 { w.media_s / elapsed } else { 0.0 }
+                    if elapsed > 0.0 {
+                        w.media_s / elapsed
+                    } else {
+                        0.0
+                    }
                 ));
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if docs.len() + failures.len() >= s.commit_every || last_commit.elapsed() >= s.commit_interval {
+        if docs.len() + failures.len() >= s.commit_every
+            || last_commit.elapsed() >= s.commit_interval
+        {
             commit(&mut out, &mut docs, &mut failures)?;
             last_commit = Instant::now();
         }
@@ -489,7 +544,11 @@ fn write_outcomes(
 fn write_subtitles(out: &OutDir, s: &Settings, doc: &Document) -> vid2text_core::Result<()> {
     for &format in &s.subtitles {
         let body = subtitles::render(format, &doc.speech);
-        out.write_sidecar("subtitles", &format!("{}.{}", doc.id, format.extension()), body.as_bytes())?;
+        out.write_sidecar(
+            "subtitles",
+            &format!("{}.{}", doc.id, format.extension()),
+            body.as_bytes(),
+        )?;
     }
     Ok(())
 }

@@ -40,7 +40,9 @@ pub struct Settings {
 }
 
 pub fn available_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 impl Settings {
@@ -55,12 +57,20 @@ impl Settings {
         let (vad_model, onnxruntime) = if a.no_vad {
             (None, None)
         } else {
-            (Some(registry::silero_vad(&models_dir)?), Some(registry::onnxruntime(&models_dir)?))
+            (
+                Some(registry::silero_vad(&models_dir)?),
+                Some(registry::onnxruntime(&models_dir)?),
+            )
         };
         if a.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
             bail!("--device cuda needs a vid2text built with the `cuda` feature (see README, GPU)");
         }
-        if a.beam_size == 0 || a.best_of == 0 || a.batch_size == 0 || a.decode_workers == 0 || a.commit_every == 0 {
+        if a.beam_size == 0
+            || a.best_of == 0
+            || a.batch_size == 0
+            || a.decode_workers == 0
+            || a.commit_every == 0
+        {
             bail!("--beam-size, --best-of, --batch-size, --decode-workers and --commit-every must be at least 1");
         }
         if !(a.timeout > 0.0) || !(a.commit_interval > 0.0) || !(a.max_duration >= 0.0) {
@@ -71,7 +81,9 @@ impl Settings {
         }
         let language = match a.language.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => None,
-            l if l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic() || c == '_') => Some(l.to_string()),
+            l if l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic() || c == '_') => {
+                Some(l.to_string())
+            }
             l => bail!("--language: `{l}` is not a language code (en, zh, ...) nor auto"),
         };
         let subtitles = a
@@ -84,7 +96,7 @@ impl Settings {
         let mut decode = DecodeConfig {
             beam_size: a.beam_size,
             best_of: a.best_of,
-            condition_on_previous_text: !a.no_condition_on_previous_text,
+            condition_on_previous_text: a.condition_on_previous_text,
             language,
             ..DecodeConfig::default()
         };
@@ -101,11 +113,17 @@ impl Settings {
                 DeviceArg::Cuda => EngineDevice::Cuda,
             },
             compute_type: a.compute_type.clone(),
-            threads: if a.threads == 0 { available_threads() } else { a.threads },
+            threads: if a.threads == 0 {
+                available_threads()
+            } else {
+                a.threads
+            },
         };
         let max_duration_s = (a.max_duration > 0.0).then_some(a.max_duration);
         // What decides the content of a document; threads, batch size and workers do not.
-        let model_size = std::fs::metadata(asr_model_dir.join("model.bin")).map(|m| m.len()).unwrap_or(0);
+        let model_size = std::fs::metadata(asr_model_dir.join("model.bin"))
+            .map(|m| m.len())
+            .unwrap_or(0);
         let config = json!({
             "asr_model": asr_model_name,
             "asr_model_bytes": model_size,
@@ -114,7 +132,9 @@ impl Settings {
             "vad": if a.no_vad { serde_json::Value::Null } else { serde_json::to_value(&vad)? },
             "max_duration_s": max_duration_s,
         });
-        let config_hash = vid2text_core::input::to_hex(&Sha256::digest(config.to_string().as_bytes()))[..16].to_string();
+        let config_hash =
+            vid2text_core::input::to_hex(&Sha256::digest(config.to_string().as_bytes()))[..16]
+                .to_string();
         Ok(Settings {
             inputs: a.inputs,
             output: a.output,

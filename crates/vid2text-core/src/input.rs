@@ -265,9 +265,14 @@ fn read_txt(name: &str, reader: impl BufRead, base: &Path) -> Vec<Result<Input, 
 }
 
 /// Takes `uri` (or `path`/`url`) and `id` out of a manifest record; the rest becomes `meta`.
-fn split_record(
-    mut obj: Map<String, Value>,
-) -> Result<(String, Option<String>, Map<String, Value>), String> {
+/// A manifest record: its uri, optional id and the other columns.
+struct Record {
+    uri: String,
+    id: Option<String>,
+    meta: Map<String, Value>,
+}
+
+fn split_record(mut obj: Map<String, Value>) -> Result<Record, String> {
     let uri = ["uri", "path", "url"]
         .iter()
         .find_map(|k| obj.remove(*k))
@@ -286,7 +291,7 @@ fn split_record(
             ))
         }
     };
-    Ok((uri, id, obj))
+    Ok(Record { uri, id, meta: obj })
 }
 
 fn valid_id(s: &str) -> bool {
@@ -313,7 +318,7 @@ fn read_jsonl(name: &str, reader: impl BufRead, base: &Path) -> Vec<Result<Input
             Err(e) => Err(format!("invalid JSON: {e}")),
         };
         out.push(match record {
-            Ok((uri, id, meta)) => resolve(&uri, base, id, meta),
+            Ok(r) => resolve(&r.uri, base, r.id, r.meta),
             Err(msg) => Err(Failure::new(at, Stage::Manifest, msg)),
         });
     }
@@ -362,7 +367,7 @@ fn read_csv(name: &str, reader: impl Read, base: &Path) -> Vec<Result<Input, Fai
             .map(|(h, v)| (h.to_string(), Value::String(v.to_string())))
             .collect();
         out.push(match split_record(obj) {
-            Ok((uri, id, meta)) => resolve(&uri, base, id, meta),
+            Ok(r) => resolve(&r.uri, base, r.id, r.meta),
             Err(msg) => Err(Failure::new(at, Stage::Manifest, msg)),
         });
     }

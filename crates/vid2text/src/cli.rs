@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Transcribe inputs into documents under OUT/docs (resumable: a rerun skips what is committed).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the models installed in the model directory.
     Models(ModelsArgs),
     /// Print the committed documents of an output directory (JSON lines, or only their text).
@@ -126,7 +126,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// No progress bar and no per-input lines on stderr (failures are still recorded).
+    /// No progress bar and no summary line on stderr (failed inputs are still named there).
     #[arg(short, long)]
     pub quiet: bool,
 }

@@ -17,7 +17,7 @@ use crate::cli::{CatArgs, Cli, Command, ModelsArgs};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Models(args) => models(args).map(|_| ExitCode::SUCCESS),
         Command::Cat(args) => cat(args).map(|_| ExitCode::SUCCESS),
     };

@@ -554,8 +554,6 @@ fn write_subtitles(out: &OutDir, s: &Settings, doc: &Document) -> vid2text_core:
 }
 
 fn report(progress: &ProgressBar, f: &Failure) {
-    if progress.is_hidden() && progress.length().is_none() {
-        return;
-    }
+    // Failures are always named on stderr, above the progress bar when there is one.
     progress.suspend(|| eprintln!("vid2text: {f}"));
 }

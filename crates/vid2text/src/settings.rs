@@ -73,7 +73,12 @@ impl Settings {
         {
             bail!("--beam-size, --best-of, --batch-size, --decode-workers and --commit-every must be at least 1");
         }
-        if !(a.timeout > 0.0) || !(a.commit_interval > 0.0) || !(a.max_duration >= 0.0) {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        let valid = positive(a.timeout)
+            && positive(a.commit_interval)
+            && a.max_duration.is_finite()
+            && a.max_duration >= 0.0;
+        if !valid {
             bail!("--timeout and --commit-interval must be positive, --max-duration not negative");
         }
         if !(0.0..1.0).contains(&a.vad_threshold) {

@@ -1,0 +1,242 @@
+//! What was said: transcripts against references.
+
+use vid2text_core::text::{normalize, units, wer};
+
+use crate::util::*;
+
+fn segments(doc: &serde_json::Value) -> Vec<(f64, f64, String)> {
+    doc["speech"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["start"].as_f64().unwrap(),
+                s["end"].as_f64().unwrap(),
+                s["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn jfk_every_word_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &[&data_str("speech/en/jfk/jfk.flac")],
+        dir.path(),
+        &["--asr-model", "tiny.en"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(dir.path());
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    let reference = std::fs::read_to_string(data("speech/en/jfk/jfk.txt")).unwrap();
+    let hyp = normalize(d["text"].as_str().unwrap());
+    let mut hyp_words = hyp.split(' ');
+    for word in normalize(&reference).split(' ') {
+        assert!(
+            hyp_words.any(|h| h == word),
+            "`{word}` missing or out of order in: {hyp}"
+        );
+    }
+    assert_eq!(d["language"], "en");
+    assert!((d["duration_s"].as_f64().unwrap() - 11.0).abs() < 0.1);
+    // 44.1 kHz stereo in, 16 kHz mono decoded.
+    assert_eq!(d["stats"]["audio"]["channels"], 2);
+    assert_eq!(d["stats"]["audio"]["sample_rate"], 44100);
+    for (start, end, _) in segments(d) {
+        assert!(
+            0.0 <= start && start <= end && end <= 11.0,
+            "{start}..{end}"
+        );
+    }
+    assert_eq!(d["pipeline"]["asr_model"], "tiny.en");
+    assert_eq!(d["id"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn librivox_wer_with_tiny_en() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = data("speech/en/librivox-pocketsphinx");
+    let r = run(
+        &[&clips.display().to_string()],
+        dir.path(),
+        &["--asr-model", "tiny.en"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(dir.path());
+    assert_eq!(docs.len(), 5, "one document per clip");
+    let refs = std::fs::read_to_string(clips.join("trans.txt")).unwrap();
+    let (mut edits, mut words) = (0.0, 0usize);
+    for line in refs.lines().filter(|l| !l.trim().is_empty()) {
+        let (name, reference) = line.split_once(char::is_whitespace).unwrap();
+        let d = doc(&docs, &format!("{name}.wav"));
+        let n = units(&normalize(reference)).len();
+        let w = wer(reference, d["text"].as_str().unwrap());
+        eprintln!("{name}: WER {:.1} %  {}", 100.0 * w, d["text"]);
+        edits += w * n as f64;
+        words += n;
+    }
+    let total = edits / words as f64;
+    eprintln!(
+        "LibriVox tiny.en WER: {:.2} % over {words} words",
+        100.0 * total
+    );
+    assert!(total <= 0.10, "WER {:.1} % > 10 %", 100.0 * total);
+}
+
+#[test]
+fn speech_only_where_spoken_in_autoeditor_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &[&data_str("video/autoeditor-example.mp4")],
+        dir.path(),
+        &["--asr-model", "tiny.en"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = &documents(dir.path())[0];
+    let segs = segments(d);
+    // Speech at 0.2-17.4 s; the track is silent from 18 s to 39 s (a spoken "banana" follows at
+    // about 40 s, as the speaker announces).
+    let early: Vec<_> = segs.iter().filter(|s| s.1 <= 18.0).collect();
+    assert!(early.len() >= 2, "{segs:?}");
+    for (start, end, text) in &segs {
+        assert!(
+            *end <= 18.0 || *start >= 39.0,
+            "segment {start}..{end} `{text}` in the silent stretch"
+        );
+    }
+    let text = normalize(d["text"].as_str().unwrap());
+    for w in ["example", "video", "commercial", "bottom", "right"] {
+        assert!(text.contains(w), "`{w}` missing: {text}");
+    }
+    assert_eq!(d["stats"]["has_video"], true);
+}
+
+#[test]
+fn music_and_animation_give_no_speech() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [
+        data_str("video/moviepy-chaplin.mp4"),
+        data_str("video/moviepy-big_buck_bunny_0_30.webm"),
+        data_str("video/lhotse-big_buck_bunny_small.mp4"),
+    ];
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let r = run(&args, dir.path(), &["--asr-model", "tiny.en"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(dir.path());
+    assert_eq!(docs.len(), 3);
+    for d in &docs {
+        assert_eq!(d["text"], "", "{}: {}", d["source"], d["text"]);
+        assert!(d["speech"].as_array().unwrap().is_empty());
+        assert!(d["language"].is_null());
+    }
+    // The 6-channel AAC of the small Big Buck Bunny decodes.
+    assert_eq!(
+        doc(&docs, "lhotse-big_buck_bunny_small.mp4")["stats"]["audio"]["channels"],
+        6
+    );
+}
+
+#[test]
+fn chinese_with_multilingual_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &[&data_str("speech/zh/sr-chinese.flac")],
+        dir.path(),
+        &["--asr-model", "base"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = &documents(dir.path())[0];
+    assert_eq!(d["language"], "zh", "{d}");
+    let text = d["text"].as_str().unwrap();
+    assert!(
+        text.chars()
+            .filter(|&c| vid2text_core::text::is_cjk(c))
+            .count()
+            >= 3,
+        "{text}"
+    );
+    // Reference 砸自己的脚: at least 自己的脚 must be there.
+    assert!(text.contains("自己的脚"), "{text}");
+    assert!(d["stats"]["language_probability"].as_f64().unwrap() > 0.5);
+}
+
+#[test]
+fn batching_does_not_change_results() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let inputs = [
+        data_str("speech/en/jfk/jfk.flac"),
+        data_str("speech/en/librivox-pocketsphinx"),
+        data_str("video/autoeditor-example.mp4"),
+    ];
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let common = [
+        "--asr-model",
+        "tiny.en",
+        "--beam-size",
+        "1",
+        "--decode-workers",
+        "1",
+    ];
+    let one = run(
+        &args,
+        a.path(),
+        &[&common[..], &["--batch-size", "1"]].concat(),
+    );
+    let many = run(
+        &args,
+        b.path(),
+        &[&common[..], &["--batch-size", "8"]].concat(),
+    );
+    assert_eq!((one.code, many.code), (0, 0));
+    let key = |docs: Vec<serde_json::Value>| {
+        let mut v: Vec<(String, serde_json::Value)> = docs
+            .into_iter()
+            .map(|d| {
+                (
+                    d["source"].as_str().unwrap().to_string(),
+                    d["speech"].clone(),
+                )
+            })
+            .collect();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
+    };
+    let (x, y) = (key(documents(a.path())), key(documents(b.path())));
+    assert_eq!(x.len(), 7);
+    for (p, q) in x.iter().zip(&y) {
+        assert_eq!(p, q, "batched result differs for {}", p.0);
+    }
+}
+
+#[test]
+fn conditioning_on_previous_text_still_transcribes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &[
+            &data_str("video/autoeditor-example.mp4"),
+            &data_str("speech/en/jfk/jfk.flac"),
+        ],
+        dir.path(),
+        &[
+            "--asr-model",
+            "tiny.en",
+            "--condition-on-previous-text",
+            "--batch-size",
+            "2",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(dir.path());
+    assert!(normalize(doc(&docs, "jfk.flac")["text"].as_str().unwrap())
+        .contains("ask not what your country"));
+    assert!(normalize(
+        doc(&docs, "autoeditor-example.mp4")["text"]
+            .as_str()
+            .unwrap()
+    )
+    .contains("example video"));
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `vid2text` binary, real FFmpeg, real models (installed by
+//! `scripts/setup.sh`), real recordings and videos from `../shared/data`.
+
+mod util;
+
+mod asr;
+mod inputs;
+mod outputs;

@@ -1,0 +1,99 @@
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// `../shared/data` beside the repository (or `$VID2TEXT_TEST_DATA`).
+pub fn data(rel: &str) -> PathBuf {
+    let root = std::env::var_os("VID2TEXT_TEST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let p = root.join(rel);
+    assert!(
+        p.exists(),
+        "test data missing: {} (set VID2TEXT_TEST_DATA)",
+        p.display()
+    );
+    p
+}
+
+pub fn data_str(rel: &str) -> String {
+    data(rel).display().to_string()
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the binary with the given arguments.
+pub fn vid2text(args: &[&str]) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_vid2text"))
+        .args(args)
+        .env_remove("VID2TEXT_OUTPUT")
+        .env_remove("VID2TEXT_ASR_MODEL")
+        .output()
+        .expect("run vid2text");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!(
+        "vid2text {}\n  exit {}\n  stderr: {}",
+        args.join(" "),
+        run.code,
+        run.stderr.trim()
+    );
+    run
+}
+
+/// Runs `vid2text run INPUTS -o OUT EXTRA...` and returns the run.
+pub fn run(inputs: &[&str], out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["run", "-q"];
+    args.extend_from_slice(inputs);
+    let out = out.display().to_string();
+    args.extend_from_slice(&["-o", &out]);
+    args.extend_from_slice(extra);
+    vid2text(&args)
+}
+
+/// Every committed document of OUT.
+pub fn documents(out: &Path) -> Vec<Value> {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(out.join("docs"))
+        .expect("docs dir")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
+        .collect();
+    parts.sort();
+    let mut docs = Vec::new();
+    for p in parts {
+        let dec = zstd::Decoder::new(std::fs::File::open(&p).unwrap()).unwrap();
+        for line in std::io::BufReader::new(dec).lines() {
+            docs.push(serde_json::from_str(&line.unwrap()).unwrap());
+        }
+    }
+    docs
+}
+
+/// Every failure record of OUT.
+pub fn failures(out: &Path) -> Vec<Value> {
+    let mut fails = Vec::new();
+    for e in std::fs::read_dir(out.join("failures")).expect("failures dir") {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        fails.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
+    }
+    fails
+}
+
+/// The document whose source ends with `name`.
+pub fn doc<'a>(docs: &'a [Value], name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["source"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("no document for {name}"))
+}

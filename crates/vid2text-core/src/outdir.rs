@@ -162,43 +162,40 @@ impl OutDir {
         Ok(c)
     }
 
-    /// Commits documents as one new part file; returns its path.
+    /// Commits documents as one new part file (`docs/…jsonl.zst`); returns its path.
     pub fn commit_documents(&mut self, docs: &[Document]) -> Result<Option<PathBuf>> {
-        if docs.is_empty() {
-            return Ok(None);
-        }
-        let mut raw = Vec::new();
-        for d in docs {
-            serde_json::to_writer(&mut raw, d).expect("document serialises");
-            raw.push(b'\n');
-        }
-        let bytes = zstd::encode_all(&raw[..], 3).map_err(|e| Error::io(&self.root, e))?;
-        let path = self.root.join("docs").join(format!(
-            "{}{:05}.jsonl.zst",
-            self.prefix(),
-            self.next_part
-        ));
-        write_atomic(&path, &bytes)?;
-        self.next_part += 1;
-        Ok(Some(path))
+        self.commit_part("docs", docs, true)
     }
 
-    /// Commits failure records as one new part file; returns its path.
+    /// Commits failure records as one new part file (`failures/…jsonl`); returns its path.
     pub fn commit_failures(&mut self, failures: &[Failure]) -> Result<Option<PathBuf>> {
-        if failures.is_empty() {
+        self.commit_part("failures", failures, false)
+    }
+
+    /// Writes records as JSON lines into the next part file of `dir`, zstd-compressed or not.
+    fn commit_part<T: serde::Serialize>(
+        &mut self,
+        dir: &str,
+        records: &[T],
+        compress: bool,
+    ) -> Result<Option<PathBuf>> {
+        if records.is_empty() {
             return Ok(None);
         }
         let mut raw = Vec::new();
-        for f in failures {
-            serde_json::to_writer(&mut raw, f).expect("failure serialises");
+        for r in records {
+            serde_json::to_writer(&mut raw, r).expect("records serialise");
             raw.push(b'\n');
         }
-        let path = self.root.join("failures").join(format!(
-            "{}{:05}.jsonl",
-            self.prefix(),
-            self.next_part
-        ));
-        write_atomic(&path, &raw)?;
+        let ext = if compress { "jsonl.zst" } else { "jsonl" };
+        let name = format!("{}{:05}.{ext}", self.prefix(), self.next_part);
+        let path = self.root.join(dir).join(name);
+        let bytes = if compress {
+            zstd::encode_all(&raw[..], 3).map_err(|e| Error::io(&path, e))?
+        } else {
+            raw
+        };
+        write_atomic(&path, &bytes)?;
         self.next_part += 1;
         Ok(Some(path))
     }

@@ -139,17 +139,9 @@ pub struct WhisperModel {
     dir: PathBuf,
 }
 
-/// One segment of speech, times in seconds on the original timeline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Segment {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    pub avg_logprob: f64,
-    pub no_speech_prob: f64,
-    pub compression_ratio: f64,
-    pub temperature: f64,
-}
+/// One segment of speech, times in seconds on the original timeline: the document's
+/// `speech` entry.
+pub use vid2text_core::SpeechSegment as Segment;
 
 /// What Whisper made of one video.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -708,12 +700,12 @@ impl Transcription {
                 (time_offset + end).min(max_t),
             );
             segments.push(Segment {
-                start: round3(w.original_time(s)),
-                end: round3(w.original_time(e.max(s))),
+                start: round(w.original_time(s), 3),
+                end: round(w.original_time(e.max(s)), 3),
                 text: text.trim().to_string(),
-                avg_logprob: g.avg_logprob,
-                no_speech_prob: g.no_speech_prob,
-                compression_ratio: g.compression_ratio,
+                avg_logprob: round(g.avg_logprob, 4),
+                no_speech_prob: round(g.no_speech_prob, 4),
+                compression_ratio: round(g.compression_ratio, 3),
                 temperature: temperature as f64,
             });
         }
@@ -744,8 +736,9 @@ impl Transcription {
     }
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
 }
 
 #[cfg(test)]

@@ -377,19 +377,7 @@ fn recognise(
 
 /// Assembles the document of one input.
 fn document(p: Prepared, t: Transcript, s: &Settings) -> Document {
-    let speech: Vec<SpeechSegment> = t
-        .segments
-        .into_iter()
-        .map(|g| SpeechSegment {
-            start: g.start,
-            end: g.end,
-            text: g.text,
-            avg_logprob: round(g.avg_logprob, 4),
-            no_speech_prob: round(g.no_speech_prob, 4),
-            compression_ratio: round(g.compression_ratio, 3),
-            temperature: g.temperature,
-        })
-        .collect();
+    let speech = t.segments;
     let text = render_text(&speech);
     let mut dropped: BTreeMap<String, u64> = t.dropped;
     dropped.retain(|_, v| *v > 0);

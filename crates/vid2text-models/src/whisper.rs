@@ -290,10 +290,10 @@ impl WhisperModel {
         }
         let served = requests.len();
         while !requests.is_empty() {
-            let key = (requests[0].1.temperature, requests[0].1.prompt.len());
-            let (group, rest): (Vec<_>, Vec<_>) = requests
-                .into_iter()
-                .partition(|(_, r)| (r.temperature, r.prompt.len()) == key);
+            let key = |r: &Request| (r.temperature, r.prompt.len(), r.max_length);
+            let first = key(&requests[0].1);
+            let (group, rest): (Vec<_>, Vec<_>) =
+                requests.into_iter().partition(|(_, r)| key(r) == first);
             requests = rest;
             let results = self.generate(
                 &group.iter().map(|(_, r)| r).collect::<Vec<_>>(),
@@ -334,7 +334,7 @@ impl WhisperModel {
             length_penalty: config.length_penalty,
             repetition_penalty: config.repetition_penalty,
             no_repeat_ngram_size: config.no_repeat_ngram_size,
-            max_length: 448,
+            max_length: requests[0].max_length,
             return_scores: true,
             return_no_speech_prob: true,
             max_initial_timestamp_index: (config.max_initial_timestamp / TIME_PRECISION).round()
@@ -442,6 +442,20 @@ struct Request {
     features: Vec<f32>,
     prompt: Vec<u32>,
     temperature: f32,
+    /// Generation limit in tokens (see [`max_length_for`]).
+    max_length: usize,
+}
+
+/// Generation limit for `samples` of audio: Whisper's 448 for long windows, less for short ones
+/// (25 tokens per second and more), so that a hallucinating decoder cannot run on for hundreds of
+/// tokens over a 2 s window. Three buckets keep batches large; the limit depends only on the
+/// window, so batching never changes a result.
+fn max_length_for(samples: usize) -> usize {
+    match samples as f64 / SR {
+        d if d <= 5.0 => 128,
+        d if d <= 10.0 => 256,
+        _ => 448,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -567,6 +581,7 @@ impl Transcription {
             features,
             prompt,
             temperature,
+            max_length: max_length_for(end - start),
         }
     }
 
@@ -574,6 +589,12 @@ impl Transcription {
         let c = &self.config;
         if g.no_speech_prob > c.no_speech_threshold && g.avg_logprob < c.log_prob_threshold {
             return false; // silence: fallback would not help
+        }
+        // The no-speech probability comes from the first decoding step and is the same at every
+        // temperature: when it already marks the window as a likely hallucination, sampling
+        // would only spend time (up to 5 x 5 runaway generations) on output that is dropped.
+        if g.no_speech_prob > c.hallucination_no_speech_threshold {
+            return false;
         }
         g.compression_ratio > c.compression_ratio_threshold || g.avg_logprob < c.log_prob_threshold
     }

@@ -163,6 +163,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
             )
             .expect("valid template"),
         );
+        pb.enable_steady_tick(Duration::from_millis(250));
         pb
     };
 

@@ -96,6 +96,8 @@ pub enum Stage {
     Input,
     /// Reading a manifest line.
     Manifest,
+    /// Downloading an http(s) input.
+    Download,
     /// ffprobe.
     Probe,
     /// ffmpeg decoding to PCM.
@@ -113,6 +115,7 @@ impl Stage {
         match self {
             Stage::Input => "input",
             Stage::Manifest => "manifest",
+            Stage::Download => "download",
             Stage::Probe => "probe",
             Stage::Decode => "decode",
             Stage::Vad => "vad",

@@ -163,6 +163,15 @@ fn walk_dir(dir: &Path, probe: &dyn Fn(&Path) -> bool) -> Vec<Result<Input, Fail
                 if e.file_type().is_dir() {
                     continue;
                 }
+                if !e.file_type().is_file() {
+                    // FIFOs, sockets and devices: opening a FIFO would block the run.
+                    out.push(Err(Failure::new(
+                        e.path().display().to_string(),
+                        Stage::Input,
+                        "not a regular file (fifo, socket or device)",
+                    )));
+                    continue;
+                }
                 let path = e.path();
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 if name.starts_with('.') {
@@ -374,26 +383,26 @@ fn read_csv(name: &str, reader: impl Read, base: &Path) -> Vec<Result<Input, Fai
     out
 }
 
-/// The document id of an input: the manifest's id, else sha256 of the file's bytes, else (for a
-/// URL) sha256 of the URL.
-pub fn document_id(input: &Input) -> std::io::Result<String> {
-    if let Some(id) = &input.id {
-        return Ok(id.clone());
+/// The document id of an input whose bytes are at `local` (the file itself, or the download of
+/// a URL): the manifest's id, else the sha256 of the bytes.
+pub fn document_id(input: &Input, local: &Path) -> std::io::Result<String> {
+    match &input.id {
+        Some(id) => Ok(id.clone()),
+        None => file_sha256(local),
     }
+}
+
+/// sha256 of a file's bytes, hex.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     let mut h = Sha256::new();
-    match &input.location {
-        Location::File(p) => {
-            let mut f = std::fs::File::open(p)?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
-        Location::Url(u) => h.update(u.as_bytes()),
+        h.update(&buf[..n]);
     }
     Ok(to_hex(&h.finalize()))
 }
@@ -493,9 +502,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.wav");
         std::fs::write(&p, b"abc").unwrap();
-        let input = file_input("a.wav".into(), p);
+        let input = file_input("a.wav".into(), p.clone());
         assert_eq!(
-            document_id(&input).unwrap(),
+            document_id(&input, &p).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }

@@ -27,6 +27,8 @@ pub struct OutDir {
     root: PathBuf,
     shard: u32,
     next_part: u32,
+    /// `OUT/lock`, held (flock) for as long as this value lives: one writer per OUT.
+    _lock: File,
 }
 
 /// What a previous run committed: the `source` of every document and the `uri` of every failure.
@@ -57,7 +59,10 @@ impl OutDir {
     /// killed run left behind.
     pub fn open(root: impl Into<PathBuf>, shard: u32) -> Result<Self> {
         let root = root.into();
-        for sub in ["docs", "failures", "shards", "subtitles"] {
+        fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        // The lock comes first: the clean-up below must never touch another run's files.
+        let lock = acquire_lock(&root)?;
+        for sub in ["docs", "failures", "shards", "subtitles", "generations"] {
             let d = root.join(sub);
             fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
             for entry in fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
@@ -67,10 +72,21 @@ impl OutDir {
                 }
             }
         }
+        // Downloads of a killed run are incomplete or orphaned.
+        let downloads = root.join("downloads");
+        fs::create_dir_all(&downloads).map_err(|e| Error::io(&downloads, e))?;
+        for entry in fs::read_dir(&downloads).map_err(|e| Error::io(&downloads, e))? {
+            let p = entry.map_err(|e| Error::io(&downloads, e))?.path();
+            fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        for stale in ["run.json.tmp", "lock.tmp"] {
+            let _ = fs::remove_file(root.join(stale));
+        }
         let mut out = OutDir {
             root,
             shard,
             next_part: 0,
+            _lock: lock,
         };
         out.next_part = out.scan_part_numbers()?;
         Ok(out)
@@ -100,32 +116,61 @@ impl OutDir {
         Ok(next)
     }
 
-    /// Writes `run.json` on the first run; on later runs checks that the configuration hash is
-    /// the same, so that one OUT never mixes documents made with different settings.
-    pub fn ensure_run_json(&self, run: &serde_json::Value) -> Result<()> {
+    /// Checks the run's configuration against the output directory's.
+    ///
+    /// The first run writes `run.json` (generation 0). A later run with the same `config_hash`
+    /// goes on. A different configuration is refused, unless `new_generation` is set: then
+    /// `generations/NNNNN.json` records it, and it applies to every input not yet committed
+    /// (committed documents keep theirs; `pipeline.config_hash` tells them apart). Returns the
+    /// generation in force.
+    pub fn ensure_config(&self, run: &serde_json::Value, new_generation: bool) -> Result<u32> {
         let path = self.root.join("run.json");
         let hash = run["config_hash"].as_str().unwrap_or_default();
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let old: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::format(&path, format!("unreadable run.json: {e}")))?;
-                let old_hash = old["config_hash"].as_str().unwrap_or_default();
-                if old_hash != hash {
-                    return Err(Error::Config(format!(
-                        "{} was written with a different configuration (config_hash {old_hash}, now {hash}); \
-                         use the same settings (see its run.json) or another output directory",
-                        self.root.display()
-                    )));
-                }
-                Ok(())
-            }
+        let first = match fs::read(&path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut text = serde_json::to_string_pretty(run).expect("json");
-                text.push('\n');
-                write_atomic(&path, text.as_bytes())
+                write_json(&path, run)?;
+                return Ok(0);
             }
-            Err(e) => Err(Error::io(&path, e)),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let mut current: serde_json::Value = serde_json::from_slice(&first)
+            .map_err(|e| Error::format(&path, format!("unreadable run.json: {e}")))?;
+        let mut generation = 0;
+        let mut current_path = path;
+        let gens = self.root.join("generations");
+        for name in list(&gens)? {
+            if let Some(n) = name
+                .strip_suffix(".json")
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                let p = gens.join(&name);
+                let bytes = fs::read(&p).map_err(|e| Error::io(&p, e))?;
+                current = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::format(&p, format!("unreadable: {e}")))?;
+                generation = n;
+                current_path = p;
+            }
         }
+        let old_hash = current["config_hash"].as_str().unwrap_or_default();
+        if old_hash == hash {
+            return Ok(generation);
+        }
+        if !new_generation {
+            return Err(Error::Config(format!(
+                "{} was made with a different configuration (config_hash {old_hash} in {}, now {hash}): \
+                 rerun with the same settings, use another output directory, or pass \
+                 --new-config-generation to apply the new settings to the inputs not yet committed",
+                self.root.display(),
+                current_path.display()
+            )));
+        }
+        let next = generation + 1;
+        let mut record = run.clone();
+        record["generation"] = serde_json::json!(next);
+        record["previous_config_hash"] = serde_json::json!(old_hash);
+        write_json(&gens.join(format!("{next:05}.json")), &record)?;
+        Ok(next)
     }
 
     /// Reads what earlier runs committed (all shards).
@@ -200,6 +245,45 @@ impl OutDir {
         Ok(Some(path))
     }
 
+    /// Rewrites `failures/` after a retry: one record per input (its latest), none for inputs
+    /// that have a document now. The new part is committed before the old parts are removed, so
+    /// a crash in between leaves duplicates (harmless: readers take sets), never a loss.
+    pub fn compact_failures(&mut self) -> Result<()> {
+        let committed = self.committed()?;
+        let dir = self.root.join("failures");
+        let mut latest: Vec<Failure> = Vec::new();
+        let mut old_parts = Vec::new();
+        for name in list(&dir)? {
+            if !name.ends_with(".jsonl") {
+                continue;
+            }
+            let path = dir.join(&name);
+            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let f: Failure = serde_json::from_str(line)
+                    .map_err(|e| Error::format(&path, format!("bad failure line: {e}")))?;
+                latest.retain(|g| g.uri != f.uri);
+                latest.push(f);
+            }
+            old_parts.push(path);
+        }
+        let total_lines: usize = latest.len();
+        latest.retain(|f| !committed.documents.contains(&f.uri));
+        if latest.len() == total_lines && old_parts.len() <= 1 {
+            return Ok(()); // nothing to drop or merge
+        }
+        let new = self.commit_failures(&latest)?;
+        for p in old_parts {
+            if Some(&p) != new.as_ref() {
+                fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
     /// Writes a sidecar file (e.g. `subtitles/<id>.srt`) atomically. `name` must be a plain
     /// file name; anything that could leave the directory is replaced.
     pub fn write_sidecar(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<PathBuf> {
@@ -216,6 +300,77 @@ impl OutDir {
             .join(format!("{:05}.done", self.shard));
         write_atomic(&path, format!("{summary}\n").as_bytes())
     }
+}
+
+/// The owner of an output directory, as written into `OUT/lock`.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct LockOwner {
+    pid: u32,
+    host: String,
+    started_unix: u64,
+}
+
+fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Takes `OUT/lock`: an advisory lock (flock) that the kernel releases when the owner dies, so a
+/// lock left by a killed run is taken over without any clean-up, and two live runs never write
+/// into one OUT. The file names the owner for the refusal message.
+fn acquire_lock(root: &Path) -> Result<File> {
+    let path = root.join("lock");
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let owner = fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<LockOwner>(&t).ok())
+                .map(|o| {
+                    format!(
+                        "vid2text pid {} on {} (started at unix time {})",
+                        o.pid, o.host, o.started_unix
+                    )
+                })
+                .unwrap_or_else(|| "another vid2text process".into());
+            return Err(Error::Locked(format!(
+                "{} is in use by {owner}; one run per output directory (a lock left by a killed run is taken over automatically)",
+                root.display()
+            )));
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    let owner = LockOwner {
+        pid: std::process::id(),
+        host: host_name(),
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    use std::io::Seek;
+    let text = serde_json::to_string(&owner).expect("json");
+    file.set_len(0)
+        .and_then(|_| file.seek(std::io::SeekFrom::Start(0)))
+        .and_then(|_| file.write_all(text.as_bytes()))
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(file)
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).expect("json");
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
 }
 
 /// Makes a string safe as one file name: no separators, no leading dots, bounded length.
@@ -305,7 +460,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut out = OutDir::open(dir.path(), 0).unwrap();
         let run = serde_json::json!({"config_hash": "abc"});
-        out.ensure_run_json(&run).unwrap();
+        assert_eq!(out.ensure_config(&run, false).unwrap(), 0);
         out.commit_documents(&[doc("a.mp4"), doc("b.mp4")]).unwrap();
         out.commit_failures(&[Failure::new("c.mp4", Stage::Decode, "boom")])
             .unwrap();
@@ -315,12 +470,13 @@ mod tests {
         )
         .unwrap();
 
+        drop(out);
         let mut again = OutDir::open(dir.path(), 0).unwrap();
         assert!(!dir
             .path()
             .join("docs/part-00000-00007.jsonl.zst.tmp")
             .exists());
-        again.ensure_run_json(&run).unwrap();
+        again.ensure_config(&run, false).unwrap();
         let c = again.committed().unwrap();
         assert!(c.contains("a.mp4") && c.contains("b.mp4") && c.contains("c.mp4"));
         assert_eq!(c.documents.len(), 2);
@@ -328,10 +484,57 @@ mod tests {
         let p = again.commit_documents(&[doc("d.mp4")]).unwrap().unwrap();
         assert!(p.ends_with("part-00000-00002.jsonl.zst"), "{p:?}");
 
-        let err = again
-            .ensure_run_json(&serde_json::json!({"config_hash": "other"}))
-            .unwrap_err();
+        let other = serde_json::json!({"config_hash": "other"});
+        let err = again.ensure_config(&other, false).unwrap_err();
         assert!(err.to_string().contains("different configuration"), "{err}");
+        assert_eq!(again.ensure_config(&other, true).unwrap(), 1);
+        assert_eq!(
+            again.ensure_config(&other, false).unwrap(),
+            1,
+            "generation 1 is now in force"
+        );
+        assert!(
+            again.ensure_config(&run, false).is_err(),
+            "back to the first config is a new generation too"
+        );
+        assert_eq!(again.ensure_config(&run, true).unwrap(), 2);
+    }
+
+    #[test]
+    fn compaction_keeps_the_latest_failure_of_inputs_still_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = OutDir::open(dir.path(), 0).unwrap();
+        out.commit_failures(&[
+            Failure::new("a", Stage::Decode, "old"),
+            Failure::new("b", Stage::Probe, "x"),
+        ])
+        .unwrap();
+        out.commit_failures(&[Failure::new("a", Stage::Decode, "new")])
+            .unwrap();
+        out.commit_documents(&[doc("b")]).unwrap();
+        out.compact_failures().unwrap();
+        let parts = list(&dir.path().join("failures")).unwrap();
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        let text = std::fs::read_to_string(dir.path().join("failures").join(&parts[0])).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains("\"a\"") && text.contains("new"), "{text}");
+    }
+
+    #[test]
+    fn one_writer_per_output_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OutDir::open(dir.path(), 0).unwrap();
+        let err = OutDir::open(dir.path(), 0)
+            .err()
+            .expect("second open is refused");
+        assert!(matches!(err, Error::Locked(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        OutDir::open(dir.path(), 0).expect("the lock is free again");
     }
 
     #[test]

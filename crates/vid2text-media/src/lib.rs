@@ -346,6 +346,60 @@ pub fn decode_audio(input: &str, limit: Duration, max_duration_s: Option<f64>) -
     Ok(Audio { samples, warnings })
 }
 
+/// Limits of an HTTP(S) download.
+#[derive(Debug, Clone, Copy)]
+pub struct DownloadLimits {
+    /// Bytes at most; a larger body is refused.
+    pub max_bytes: u64,
+    /// The whole download.
+    pub total: Duration,
+    /// Without a byte for this long, the server is taken as stalled.
+    pub stall: Duration,
+}
+
+/// Downloads an http(s) URL into `dest` (written as `dest`, removed again on any error).
+/// Returns the number of bytes.
+pub fn download(url: &str, dest: &Path, limits: DownloadLimits) -> Result<u64> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(limits.total))
+        .timeout_connect(Some(limits.stall))
+        .timeout_per_read(Some(limits.stall))
+        .max_redirects(10)
+        .build()
+        .into();
+    let fail = |e: &dyn std::fmt::Display| {
+        let _ = std::fs::remove_file(dest);
+        Error::Invalid(e.to_string())
+    };
+    let response = agent.get(url).call().map_err(|e| fail(&e))?;
+    if let Some(n) = response.body().content_length() {
+        if n > limits.max_bytes {
+            return Err(fail(&format!(
+                "{n} bytes is over the limit of {} bytes",
+                limits.max_bytes
+            )));
+        }
+    }
+    let mut reader = response
+        .into_body()
+        .into_with_config()
+        .limit(limits.max_bytes)
+        .reader();
+    let mut file = std::fs::File::create(dest).map_err(|e| fail(&e))?;
+    let n = std::io::copy(&mut reader, &mut file).map_err(|e| {
+        if e.to_string().contains("limit") {
+            fail(&format!(
+                "body is over the limit of {} bytes",
+                limits.max_bytes
+            ))
+        } else {
+            fail(&e)
+        }
+    })?;
+    file.sync_all().map_err(|e| fail(&e))?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 900.0, value_name = "SECS")]
     pub timeout: f64,
 
+    /// Largest http(s) input downloaded, e.g. 500M or 20G; larger ones fail at the download stage.
+    /// Downloads go to OUT/downloads/ and are removed once the input is done.
+    #[arg(long, default_value = "20G", value_name = "SIZE", value_parser = parse_size)]
+    pub max_download_size: u64,
+
     /// Only the first SECS seconds of longer inputs are transcribed (the document records
     /// `stats.truncated_s`); 0 = no limit.
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
@@ -121,6 +126,17 @@ pub struct RunArgs {
     /// Model directory (default: ~/.cache/vid2text/models, filled by scripts/setup.sh).
     #[arg(long, env = "VID2TEXT_MODELS", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
+
+    /// Accept settings that differ from those OUT was started with: they are recorded as a new
+    /// configuration generation (OUT/generations/NNNNN.json) and apply to the inputs not yet
+    /// committed. Without it such a rerun is refused.
+    #[arg(long)]
+    pub new_config_generation: bool,
+
+    /// Process again the inputs recorded in OUT/failures/ (when they are among the inputs given);
+    /// those that now succeed are removed from failures/.
+    #[arg(long)]
+    pub retry_failed: bool,
 
     /// Print a machine-readable summary (JSON) on stdout at the end.
     #[arg(long)]
@@ -151,4 +167,31 @@ pub struct CatArgs {
     /// Print only each document's source and text.
     #[arg(long)]
     pub text: bool,
+}
+
+/// Parses a byte size: a number with an optional K, M, G or T suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                _ => return Err(format!("unknown size suffix in `{s}` (use K, M, G or T)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size"))?;
+    if !(n.is_finite() && n > 0.0) {
+        return Err(format!("`{s}` is not a positive size"));
+    }
+    Ok((n * mult as f64) as u64)
 }

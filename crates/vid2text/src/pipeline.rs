@@ -8,7 +8,7 @@
 //! Bounded channels keep memory flat: at most a few decoded inputs wait for the ASR stage.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,7 +108,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     let settings = Arc::new(settings);
     let out = OutDir::open(&settings.output, 0)
         .with_context(|| format!("cannot use output directory {}", settings.output.display()))?;
-    out.ensure_run_json(&settings.run_json())?;
+    out.ensure_config(&settings.run_json(), settings.new_config_generation)?;
 
     // Models load once, before any input is touched: a broken set-up is exit 2, not N failures.
     let onnx = match &settings.onnxruntime {
@@ -137,7 +137,8 @@ pub fn run(settings: Settings) -> Result<Summary> {
             Ok(i) => &i.uri,
             Err(f) => &f.uri,
         };
-        if committed.contains(uri) {
+        let retry = settings.retry_failed && !committed.documents.contains(uri);
+        if committed.contains(uri) && !retry {
             summary.skipped += 1;
             if committed.failures.contains(uri) {
                 summary.failed_before += 1;
@@ -220,7 +221,13 @@ pub fn run(settings: Settings) -> Result<Summary> {
     for d in decoders {
         let _ = d.join();
     }
-    let written = writer.join().expect("writer thread")?;
+    let written = writer.join().expect("writer thread").with_context(|| {
+        format!(
+            "stopped: cannot write to {}; what was committed before is intact; free space or make it \
+             writable, then rerun the same command to finish the job",
+            settings.output.display()
+        )
+    })?;
     progress.finish_and_clear();
     summary.documents = written.documents;
     summary.failed = written.failed;
@@ -233,20 +240,44 @@ pub fn run(settings: Settings) -> Result<Summary> {
 /// Probe, hash, decode and find speech in one input (a decode worker's job).
 fn prepare(input: Input, s: &Settings, vad: Option<&mut SileroVad>) -> Result<Prepared, Failure> {
     let fail = |stage: Stage, e: &dyn std::fmt::Display| Failure::new(input.uri.clone(), stage, e);
-    let target = match &input.location {
-        Location::File(p) => p.display().to_string(),
-        Location::Url(u) => u.clone(),
-    };
-    if let Location::File(p) = &input.location {
-        match std::fs::File::open(p).and_then(|f| f.metadata()) {
-            Err(e) => return Err(fail(Stage::Input, &e)),
-            Ok(m) if m.is_dir() => return Err(fail(Stage::Input, &"is a directory")),
-            Ok(m) if m.len() == 0 => return Err(fail(Stage::Input, &"empty file (0 bytes)")),
-            Ok(_) => {}
+    // The bytes to read: the file itself, or the download of a URL (removed when done).
+    let mut _download = None;
+    let local: PathBuf = match &input.location {
+        Location::File(p) => {
+            // stat before open: opening a FIFO would block.
+            match std::fs::metadata(p) {
+                Err(e) => return Err(fail(Stage::Input, &e)),
+                Ok(m) if m.is_dir() => return Err(fail(Stage::Input, &"is a directory")),
+                Ok(m) if !m.is_file() => {
+                    return Err(fail(
+                        Stage::Input,
+                        &"not a regular file (fifo, socket or device)",
+                    ))
+                }
+                Ok(m) if m.len() == 0 => return Err(fail(Stage::Input, &"empty file (0 bytes)")),
+                Ok(_) => {}
+            }
+            if let Err(e) = std::fs::File::open(p) {
+                return Err(fail(Stage::Input, &e));
+            }
+            p.clone()
         }
-    }
+        Location::Url(u) => {
+            let name = &input::to_hex(&<sha2::Sha256 as sha2::Digest>::digest(u.as_bytes()))[..24];
+            let dest = s.output.join("downloads").join(format!("{name}.download"));
+            let limits = vid2text_media::DownloadLimits {
+                max_bytes: s.max_download_bytes,
+                total: s.timeout,
+                stall: s.timeout.min(Duration::from_secs(60)),
+            };
+            vid2text_media::download(u, &dest, limits).map_err(|e| fail(Stage::Download, &e))?;
+            _download = Some(RemoveOnDrop(dest.clone()));
+            dest
+        }
+    };
+    let target = local.display().to_string();
     let info = vid2text_media::probe(&target, s.timeout).map_err(|e| fail(Stage::Probe, &e))?;
-    let id = input::document_id(&input).map_err(|e| fail(Stage::Input, &e))?;
+    let id = input::document_id(&input, &local).map_err(|e| fail(Stage::Input, &e))?;
     let truncated_s = s.max_duration_s.filter(|&m| info.duration_s > m);
     let audio = if info.has_audio() {
         let audio = vid2text_media::decode_audio(&target, s.timeout, s.max_duration_s)
@@ -286,6 +317,15 @@ fn prepare(input: Input, s: &Settings, vad: Option<&mut SileroVad>) -> Result<Pr
         spans,
         truncated_s,
     })
+}
+
+/// Removes a temporary file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 struct Active {
@@ -526,6 +566,9 @@ fn write_outcomes(
         }
     }
     commit(&mut out, &mut docs, &mut failures)?;
+    if s.retry_failed {
+        out.compact_failures()?;
+    }
     out.mark_shard_done(&serde_json::json!({"documents": w.documents, "failed": w.failed}))?;
     Ok(w)
 }

@@ -4,5 +4,7 @@
 mod util;
 
 mod asr;
+mod hostile;
 mod inputs;
 mod outputs;
+mod robust;

@@ -1,0 +1,190 @@
+//! Hostile inputs: each gets its recorded failure and the rest of the run completes.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::*;
+
+/// A one-purpose HTTP server on 127.0.0.1: `/ok.flac` serves a real recording, `/stall` sends
+/// headers and then nothing, `/cut` closes half-way through the body, `/big` announces a body
+/// over any small limit, anything else is 404. Serves `n` connections, then stops.
+fn serve(n: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = std::fs::read(data("speech/en/jfk/jfk.flac")).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(n) {
+            let Ok(mut s) = stream else { continue };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut req = [0u8; 4096];
+                let n = s.read(&mut req).unwrap_or(0);
+                let req = String::from_utf8_lossy(&req[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let head = |len: usize| {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+                };
+                match path.as_str() {
+                    "/ok.flac" => {
+                        let _ = s.write_all(head(body.len()).as_bytes());
+                        let _ = s.write_all(&body);
+                    }
+                    "/stall" => {
+                        let _ = s.write_all(head(body.len()).as_bytes());
+                        let _ = s.write_all(&body[..1000]);
+                        std::thread::sleep(Duration::from_secs(20)); // bounded: then the socket closes
+                    }
+                    "/cut" => {
+                        let _ = s.write_all(head(body.len()).as_bytes());
+                        let _ = s.write_all(&body[..body.len() / 2]);
+                    }
+                    "/big" => {
+                        let _ = s.write_all(head(5 << 20).as_bytes());
+                        let _ = s.write_all(&body);
+                    }
+                    _ => {
+                        let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn http_inputs_are_downloaded_with_limits() {
+    let base = serve(5);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let urls: Vec<String> = ["ok.flac", "stall", "cut", "big", "missing"]
+        .iter()
+        .map(|p| format!("{base}/{p}"))
+        .collect();
+    let args: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let r = run(
+        &args,
+        &out,
+        &[
+            "--asr-model",
+            "tiny.en",
+            "--timeout",
+            "4",
+            "--max-download-size",
+            "2M",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert_eq!(d["source"], urls[0]);
+    assert!(d["text"].as_str().unwrap().contains("country"));
+    // The id is the sha256 of the downloaded bytes, as for a local copy of the same file.
+    let local = vid2text_core::input::file_sha256(&data("speech/en/jfk/jfk.flac")).unwrap();
+    assert_eq!(d["id"], local);
+    let fails = failures(&out);
+    assert_eq!(fails.len(), 4, "{fails:#?}");
+    for f in &fails {
+        assert_eq!(f["stage"], "download", "{f}");
+    }
+    let err = |p: &str| {
+        fails
+            .iter()
+            .find(|f| f["uri"].as_str().unwrap().ends_with(p))
+            .unwrap()["error"]
+            .to_string()
+    };
+    assert!(err("/big").contains("limit"), "{}", err("/big"));
+    assert!(err("/missing").contains("404"), "{}", err("/missing"));
+    // Nothing is left behind in the download folder.
+    assert_eq!(std::fs::read_dir(out.join("downloads")).unwrap().count(), 0);
+}
+
+#[test]
+fn hostile_files_fail_one_by_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(dir.join("folder.mp4")).unwrap();
+    // A FIFO would block a naive open() forever.
+    let fifo = dir.join("pipe.mp4");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // A symlink loop inside the input directory.
+    std::os::unix::fs::symlink(&dir, dir.join("loop")).unwrap();
+    // Forty audio streams in one file.
+    let many = dir.join("many-streams.mkv");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(data("speech/en/misc/sr-english.wav"));
+    for _ in 0..40 {
+        cmd.args(["-map", "0:a"]);
+    }
+    cmd.args(["-c:a", "flac"]).arg(&many);
+    assert!(cmd.status().unwrap().success());
+    // A manifest whose id tries to leave OUT through the subtitle file name.
+    let manifest = tmp.path().join("list.jsonl");
+    std::fs::write(
+        &manifest,
+        format!(
+            "{{\"uri\": \"{}\", \"id\": \"../../escaped\"}}\n{{\"uri\": \"gopher://example/x.mp4\"}}\n{{\"uri\": \"in/folder.mp4\"}}\n",
+            data_str("speech/en/jfk/jfk.flac")
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let r = run(
+        &[
+            &dir.display().to_string(),
+            &manifest.display().to_string(),
+            &fifo.display().to_string(),
+        ],
+        &out,
+        &[
+            "--asr-model",
+            "tiny.en",
+            "--subtitles",
+            "srt",
+            "--timeout",
+            "20",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 2, "{docs:#?}");
+    let many_doc = doc(&docs, "many-streams.mkv");
+    assert!(
+        vid2text_core::text::normalize(many_doc["text"].as_str().unwrap()).contains("three")
+            || many_doc["text"].as_str().unwrap().contains('3')
+    );
+    let escaped = doc(&docs, "jfk.flac");
+    assert_eq!(escaped["id"], "../../escaped");
+    // The subtitle file stays inside OUT/subtitles.
+    let subs: Vec<_> = std::fs::read_dir(out.join("subtitles"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(subs.len(), 2, "{subs:?}");
+    assert!(!tmp.path().join("escaped.srt").exists() && !Path::new("/escaped.srt").exists());
+    let fails = failures(&out);
+    let reason = |name: &str| -> String {
+        fails
+            .iter()
+            .find(|f| f["uri"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no failure for {name}: {fails:#?}"))["error"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(reason("folder.mp4"), "is a directory");
+    assert!(reason("pipe.mp4").contains("not a regular file"));
+    assert_eq!(reason("loop"), "symlink loop");
+    assert!(reason("gopher://example/x.mp4").contains("scheme"));
+}

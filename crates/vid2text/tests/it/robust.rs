@@ -1,0 +1,351 @@
+//! Never lose or duplicate a document: kills, full disks, locks, retries, configuration changes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// `n` short distinct inputs (copies of real speech under different names).
+fn clips(dir: &Path, n: usize) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let sources = [
+        data("speech/en/misc/sr-english.wav"),
+        data("speech/en/librivox-pocketsphinx/ss01-0880.wav"),
+    ];
+    (0..n)
+        .map(|i| {
+            let p = dir.join(format!("clip{i:02}.wav"));
+            std::fs::copy(&sources[i % 2], &p).unwrap();
+            p.display().to_string()
+        })
+        .collect()
+}
+
+/// Sources of the committed documents, with how often each appears.
+fn sources(out: &Path) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for d in documents(out) {
+        *m.entry(d["source"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+/// Every file under a final name in docs/ and failures/ is complete and readable.
+fn assert_parts_complete(out: &Path) {
+    for e in std::fs::read_dir(out.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().ends_with(".jsonl.zst") {
+            let bytes = zstd::decode_all(std::fs::File::open(&p).unwrap())
+                .unwrap_or_else(|e| panic!("half-written part {}: {e}", p.display()));
+            for line in String::from_utf8(bytes).unwrap().lines() {
+                serde_json::from_str::<serde_json::Value>(line).expect("complete document line");
+            }
+        }
+    }
+    for e in std::fs::read_dir(out.join("failures")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            for line in std::fs::read_to_string(&p).unwrap().lines() {
+                serde_json::from_str::<serde_json::Value>(line).expect("complete failure line");
+            }
+        }
+    }
+}
+
+fn spawn_run(inputs: &[String], out: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_vid2text"))
+        .arg("run")
+        .arg("-q")
+        .args(inputs)
+        .arg("-o")
+        .arg(out)
+        .args(["--asr-model", "tiny.en", "--beam-size", "1"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn kill_9_at_random_moments_then_rerun_gives_every_input_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = clips(&tmp.path().join("in"), 16);
+    let out = tmp.path().join("out");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill moments seed: {seed}");
+    let mut x = seed | 1;
+    let mut rand = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut kills = 0;
+    for _ in 0..12 {
+        let mut child = spawn_run(&inputs, &out, &["--commit-every", "1"]);
+        let after = Duration::from_millis(200 + rand() % 2500);
+        std::thread::sleep(after);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        let _ = child.wait();
+        eprintln!(
+            "killed after {after:?}: {} documents committed",
+            sources(&out).values().sum::<usize>()
+        );
+        assert_parts_complete(&out);
+        assert!(
+            sources(&out).values().all(|&n| n == 1),
+            "a document was committed twice"
+        );
+    }
+    assert!(
+        kills >= 10,
+        "only {kills} runs were still going when killed"
+    );
+    let before = sources(&out).len();
+    let r = run(
+        &inputs.iter().map(String::as_str).collect::<Vec<_>>(),
+        &out,
+        &[
+            "--asr-model",
+            "tiny.en",
+            "--beam-size",
+            "1",
+            "--commit-every",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(
+        summary["skipped"], before,
+        "the rerun redid committed inputs"
+    );
+    assert_eq!(summary["documents"], 16 - before);
+    let got = sources(&out);
+    assert_eq!(got.len(), 16);
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    assert!(failures(&out).is_empty());
+    assert_parts_complete(&out);
+    for sub in ["docs", "failures", "subtitles"] {
+        for e in std::fs::read_dir(out.join(sub)).unwrap() {
+            assert!(
+                !e.unwrap().path().to_string_lossy().ends_with(".tmp"),
+                "a .tmp file was left"
+            );
+        }
+    }
+}
+
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn disk_full_stops_cleanly_and_a_rerun_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = clips(&tmp.path().join("in"), 12);
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=40k", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED: mounting a tmpfs is not permitted here (needs root)");
+        return;
+    }
+    let _mount = Mount(mnt.clone());
+    let out = mnt.join("out");
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let extra = [
+        "--asr-model",
+        "tiny.en",
+        "--beam-size",
+        "1",
+        "--commit-every",
+        "1",
+        "--subtitles",
+        "srt",
+    ];
+    let r = run(&args, &out, &extra);
+    assert_eq!(r.code, 2, "a full disk stops the run");
+    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+    assert!(r.stderr.contains("rerun the same command"), "{}", r.stderr);
+    let partial = sources(&out);
+    eprintln!(
+        "{} documents committed before the disk was full",
+        partial.len()
+    );
+    assert!(partial.len() < 12);
+    assert_parts_complete(&out);
+
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=16m"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(grown.success());
+    let r = run(&args, &out, &extra);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = sources(&out);
+    assert_eq!(got.len(), 12);
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    for (source, n) in &partial {
+        assert_eq!(
+            (got[source], *n),
+            (1, 1),
+            "committed before, still there once"
+        );
+    }
+    assert_parts_complete(&out);
+}
+
+#[test]
+fn a_second_run_on_the_same_output_is_refused_until_the_first_dies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = clips(&tmp.path().join("in"), 10);
+    let out = tmp.path().join("out");
+    let mut first = spawn_run(&inputs, &out, &[]);
+    // Wait until the first run holds the lock.
+    let start = Instant::now();
+    while !std::fs::read_to_string(out.join("lock"))
+        .is_ok_and(|t| t.contains(&format!("\"pid\":{}", first.id())))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "first run never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = run(
+        &[inputs[0].as_str()],
+        &out,
+        &["--asr-model", "tiny.en", "--beam-size", "1"],
+    );
+    assert_eq!(second.code, 2);
+    assert!(
+        second.stderr.contains("is in use by vid2text pid"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&first.id().to_string()),
+        "{}",
+        second.stderr
+    );
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The dead run's lock is taken over; the job completes.
+    let third = run(
+        &inputs.iter().map(String::as_str).collect::<Vec<_>>(),
+        &out,
+        &["--asr-model", "tiny.en", "--beam-size", "1"],
+    );
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    let got = sources(&out);
+    assert_eq!(got.len(), 10);
+    assert!(got.values().all(|&n| n == 1));
+}
+
+#[test]
+fn retry_failed_moves_successes_out_of_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let late = tmp.path().join("late.wav");
+    let late_s = late.display().to_string();
+    let jfk = data_str("speech/en/jfk/jfk.flac");
+    let out = tmp.path().join("out");
+    let extra = ["--asr-model", "tiny.en", "--beam-size", "1"];
+    let r = run(&[&jfk, &late_s], &out, &extra);
+    assert_eq!(r.code, 1);
+    assert_eq!(failures(&out).len(), 1);
+    // Without --retry-failed a rerun skips it; with it, it is processed again.
+    std::fs::copy(data("speech/en/misc/sr-english.wav"), &late).unwrap();
+    let r = run(&[&jfk, &late_s], &out, &extra);
+    assert_eq!(r.code, 1, "still recorded as failed");
+    assert_eq!(documents(&out).len(), 1);
+    let r = run(
+        &[&jfk, &late_s],
+        &out,
+        &[&extra[..], &["--retry-failed"]].concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(documents(&out).len(), 2);
+    assert!(failures(&out).is_empty(), "{:?}", failures(&out));
+    let r = run(&[&jfk, &late_s], &out, &extra);
+    assert_eq!(r.code, 0);
+}
+
+#[test]
+fn a_new_config_generation_applies_to_what_is_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let jfk = data_str("speech/en/jfk/jfk.flac");
+    let eng = data_str("speech/en/misc/sr-english.wav");
+    assert_eq!(
+        run(
+            &[&jfk],
+            &out,
+            &["--asr-model", "tiny.en", "--beam-size", "1"]
+        )
+        .code,
+        0
+    );
+    let refused = run(
+        &[&jfk, &eng],
+        &out,
+        &["--asr-model", "tiny.en", "--beam-size", "2"],
+    );
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("--new-config-generation"),
+        "{}",
+        refused.stderr
+    );
+    let r = run(
+        &[&jfk, &eng],
+        &out,
+        &[
+            "--asr-model",
+            "tiny.en",
+            "--beam-size",
+            "2",
+            "--new-config-generation",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(out.join("generations/00001.json").is_file());
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 2);
+    assert_ne!(
+        doc(&docs, "jfk.flac")["pipeline"]["config_hash"],
+        doc(&docs, "sr-english.wav")["pipeline"]["config_hash"]
+    );
+    // The new generation is now the one in force.
+    assert_eq!(
+        run(
+            &[&jfk, &eng],
+            &out,
+            &["--asr-model", "tiny.en", "--beam-size", "2"]
+        )
+        .code,
+        0
+    );
+}

@@ -298,9 +298,7 @@ impl Audio {
     }
 }
 
-/// Decodes the first audio stream of an input to 16 kHz mono (FFmpeg downmixes every channel
-/// layout and resamples every rate). `max_duration_s` truncates the decode.
-pub fn decode_audio(input: &str, limit: Duration, max_duration_s: Option<f64>) -> Result<Audio> {
+fn decode_args(input: &str, max_duration_s: Option<f64>) -> Vec<String> {
     let mut args: Vec<String> = [
         "-nostdin",
         "-hide_banner",
@@ -337,13 +335,158 @@ pub fn decode_audio(input: &str, limit: Duration, max_duration_s: Option<f64>) -
         .iter()
         .map(|s| s.to_string()),
     );
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (raw, warnings) = run_limited("ffmpeg", &argv, limit)?;
-    let samples = raw
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
-        .collect();
-    Ok(Audio { samples, warnings })
+    args
+}
+
+/// Decodes the first audio stream of an input to 16 kHz mono (FFmpeg downmixes every channel
+/// layout and resamples every rate) into memory. `max_duration_s` truncates the decode.
+pub fn decode_audio(input: &str, limit: Duration, max_duration_s: Option<f64>) -> Result<Audio> {
+    let mut samples = Vec::new();
+    let end = decode_audio_stream(input, limit, max_duration_s, &mut |chunk| {
+        samples.extend_from_slice(chunk);
+        Ok(())
+    })?;
+    Ok(Audio {
+        samples,
+        warnings: end.warnings,
+    })
+}
+
+/// How a streamed decode ended.
+#[derive(Debug, Clone, Default)]
+pub struct StreamEnd {
+    /// Samples delivered.
+    pub samples: u64,
+    /// What FFmpeg said on stderr while still succeeding, one line.
+    pub warnings: String,
+}
+
+/// Decodes like [`decode_audio`] but hands the samples to `on_chunk` as they arrive (chunks of
+/// at most 32768 samples), so that memory does not grow with the input's length. An error from
+/// `on_chunk` stops the decode and is returned. The time limit covers FFmpeg's own time: time
+/// spent inside `on_chunk` (a consumer applying backpressure) does not count.
+pub fn decode_audio_stream(
+    input: &str,
+    limit: Duration,
+    max_duration_s: Option<f64>,
+    on_chunk: &mut dyn FnMut(&[f32]) -> Result<()>,
+) -> Result<StreamEnd> {
+    let program = "ffmpeg";
+    let mut child = Command::new(program)
+        .args(decode_args(input, max_duration_s))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| Error::Spawn { program, source })?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let err_reader = std::thread::spawn(move || tail_of(&mut stderr, 8192));
+    // The watchdog owns the child: it kills it once FFmpeg's own time (wall time less the time
+    // spent in `on_chunk`) passes the limit, which ends the reads below.
+    let clock = std::sync::Arc::new(std::sync::Mutex::new(ConsumerClock::default()));
+    let watch = std::sync::Arc::clone(&clock);
+    let started = std::time::Instant::now();
+    let watchdog = std::thread::spawn(move || loop {
+        match child.wait_timeout(Duration::from_millis(100)) {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => {
+                let own = started
+                    .elapsed()
+                    .saturating_sub(watch.lock().expect("clock").consumer_time());
+                if own > limit {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::Timeout {
+                        program,
+                        secs: limit.as_secs_f64(),
+                    });
+                }
+            }
+            Err(source) => return Err(Error::Spawn { program, source }),
+        }
+    });
+    let mut bytes = vec![0u8; 65536];
+    let mut carry: Option<u8> = None;
+    let mut samples = Vec::with_capacity(32768);
+    let mut total = 0u64;
+    let mut outcome = Ok(());
+    loop {
+        let n = match stdout.read(&mut bytes) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                outcome = Err(Error::Invalid(format!("reading ffmpeg output: {e}")));
+                break;
+            }
+        };
+        samples.clear();
+        let mut data = &bytes[..n];
+        if let Some(lo) = carry.take() {
+            samples.push(i16::from_le_bytes([lo, data[0]]) as f32 / 32768.0);
+            data = &data[1..];
+        }
+        let pairs = data.chunks_exact(2);
+        if let [last] = pairs.remainder() {
+            carry = Some(*last);
+        }
+        samples.extend(pairs.map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0));
+        total += samples.len() as u64;
+        clock.lock().expect("clock").enter();
+        let consumed = on_chunk(&samples);
+        clock.lock().expect("clock").leave();
+        if let Err(e) = consumed {
+            outcome = Err(e);
+            break;
+        }
+    }
+    drop(stdout); // a stopped consumer ends FFmpeg with a broken pipe
+    let status = watchdog.join().expect("watchdog thread");
+    let err = err_reader.join().unwrap_or_default();
+    outcome?;
+    let status = status?;
+    if !status.success() {
+        return Err(Error::Failed {
+            program,
+            code: status
+                .code()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "a signal".into()),
+            message: last_lines(&err),
+        });
+    }
+    Ok(StreamEnd {
+        samples: total,
+        warnings: if err.is_empty() {
+            String::new()
+        } else {
+            last_lines(&err)
+        },
+    })
+}
+
+/// Time spent by the consumer of a streamed decode.
+#[derive(Default)]
+struct ConsumerClock {
+    total: Duration,
+    since: Option<std::time::Instant>,
+}
+
+impl ConsumerClock {
+    fn enter(&mut self) {
+        self.since = Some(std::time::Instant::now());
+    }
+
+    fn leave(&mut self) {
+        if let Some(t) = self.since.take() {
+            self.total += t.elapsed();
+        }
+    }
+
+    fn consumer_time(&self) -> Duration {
+        self.total + self.since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
 }
 
 /// Limits of an HTTP(S) download.

@@ -59,35 +59,92 @@ impl SileroVad {
 
     /// Speech probability of each 512-sample frame of `audio` (16 kHz mono).
     pub fn probabilities(&mut self, audio: &[f32]) -> Result<Vec<f32>> {
-        let mut state = vec![0.0f32; 2 * 128];
-        let mut input = vec![0.0f32; CONTEXT + WINDOW];
-        let mut probs = Vec::with_capacity(audio.len() / WINDOW + 1);
-        let sr = Tensor::from_array(((), vec![SR as i64])).map_err(vad_err)?;
-        for chunk in audio.chunks(WINDOW) {
-            // input = last CONTEXT samples of the previous input ++ this chunk (zero-padded).
-            input.copy_within(WINDOW.., 0);
-            input[CONTEXT..CONTEXT + chunk.len()].copy_from_slice(chunk);
-            input[CONTEXT + chunk.len()..].fill(0.0);
-            let x =
-                Tensor::from_array(([1usize, CONTEXT + WINDOW], input.clone())).map_err(vad_err)?;
-            let s = Tensor::from_array(([2usize, 1, 128], std::mem::take(&mut state)))
-                .map_err(vad_err)?;
-            let outputs = self
-                .session
-                .run(ort::inputs!["input" => x, "state" => s, "sr" => sr.clone()])
-                .map_err(vad_err)?;
-            let (_, p) = outputs[0].try_extract_tensor::<f32>().map_err(vad_err)?;
-            probs.push(p[0]);
-            let (_, st) = outputs[1].try_extract_tensor::<f32>().map_err(vad_err)?;
-            state = st.to_vec();
-        }
-        Ok(probs)
+        let mut stream = VadStream::new();
+        stream.push(self, audio)?;
+        stream.finish(self)
     }
 
     /// Speech spans of `audio`.
     pub fn speech(&mut self, audio: &[f32], config: &VadConfig) -> Result<Vec<SpeechSpan>> {
         let probs = self.probabilities(audio)?;
         Ok(speech_spans(&probs, audio.len(), config))
+    }
+
+    /// One model step: `input` is CONTEXT + WINDOW samples, `state` is replaced.
+    fn step(&mut self, input: &[f32], state: &mut Vec<f32>) -> Result<f32> {
+        let x =
+            Tensor::from_array(([1usize, CONTEXT + WINDOW], input.to_vec())).map_err(vad_err)?;
+        let st = Tensor::from_array(([2usize, 1, 128], std::mem::take(state))).map_err(vad_err)?;
+        let sr = Tensor::from_array(((), vec![SR as i64])).map_err(vad_err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["input" => x, "state" => st, "sr" => sr])
+            .map_err(vad_err)?;
+        let (_, p) = outputs[0].try_extract_tensor::<f32>().map_err(vad_err)?;
+        let prob = p[0];
+        let (_, next) = outputs[1].try_extract_tensor::<f32>().map_err(vad_err)?;
+        *state = next.to_vec();
+        Ok(prob)
+    }
+}
+
+/// Speech probabilities of audio that arrives in pieces (a streamed decode): the same frames and
+/// values as [`SileroVad::probabilities`] over the whole audio, in memory that does not grow
+/// with the audio (4 bytes per 32 ms frame).
+pub struct VadStream {
+    state: Vec<f32>,
+    /// Last CONTEXT samples of the previous frame, then the frame being filled.
+    input: Vec<f32>,
+    filled: usize,
+    probs: Vec<f32>,
+}
+
+impl Default for VadStream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VadStream {
+    pub fn new() -> Self {
+        VadStream {
+            state: vec![0.0; 2 * 128],
+            input: vec![0.0; CONTEXT + WINDOW],
+            filled: 0,
+            probs: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, vad: &mut SileroVad, mut audio: &[f32]) -> Result<()> {
+        while !audio.is_empty() {
+            let take = (WINDOW - self.filled).min(audio.len());
+            self.input[CONTEXT + self.filled..CONTEXT + self.filled + take]
+                .copy_from_slice(&audio[..take]);
+            self.filled += take;
+            audio = &audio[take..];
+            if self.filled == WINDOW {
+                self.run_frame(vad)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_frame(&mut self, vad: &mut SileroVad) -> Result<()> {
+        let prob = vad.step(&self.input, &mut self.state)?;
+        self.probs.push(prob);
+        // The next input starts with the last CONTEXT samples of this one.
+        self.input.copy_within(WINDOW.., 0);
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Runs the last, zero-padded partial frame and returns every frame's probability.
+    pub fn finish(mut self, vad: &mut SileroVad) -> Result<Vec<f32>> {
+        if self.filled > 0 {
+            self.input[CONTEXT + self.filled..].fill(0.0);
+            self.run_frame(vad)?;
+        }
+        Ok(self.probs)
     }
 }
 

@@ -195,34 +195,24 @@ impl WhisperModel {
         &self.dir
     }
 
-    /// Starts the transcription of one video from its audio and speech spans. Without spans
-    /// (no VAD), the whole audio is one window that the seek loop walks 30 s at a time.
-    pub fn start(
-        &self,
-        audio: &[f32],
-        spans: Option<&[SpeechSpan]>,
-        config: &DecodeConfig,
-    ) -> Result<Transcription> {
-        let windows = match spans {
-            Some(spans) => pack_windows(audio, spans, (config.max_kept_pause_s * SR) as usize),
-            None if audio.is_empty() => vec![],
-            None => vec![make_window(audio, vec![(0, audio.len())])],
-        };
-        let mut t = Transcription::new(config, windows);
-        if t.windows.is_empty() {
-            return Ok(t);
+    /// Starts the transcription of one video. Its speech windows arrive with
+    /// [`Transcription::push_window`]; [`Transcription::end_input`] says there are no more. With
+    /// `language: None` on a multilingual model, the language is detected from the first
+    /// `language_detection_windows` windows (or all, when fewer) before any is decoded.
+    pub fn begin(&self, config: &DecodeConfig) -> Result<Transcription> {
+        let mut t = Transcription::new(config);
+        match (&config.language, self.multilingual) {
+            (_, false) => t.set_language(self.sot_sequence("en")?, "en".into(), None),
+            (Some(lang), true) => t.set_language(self.sot_sequence(lang)?, lang.clone(), None),
+            (None, true) => {}
         }
-        let (language, probability) = match (&config.language, self.multilingual) {
-            (_, false) => (Some("en".to_string()), None),
-            (Some(lang), true) => (Some(lang.clone()), None),
-            (None, true) => {
-                let (l, p) = self.detect_language(&t.windows, config.language_detection_windows)?;
-                (Some(l), Some(p))
-            }
-        };
+        Ok(t)
+    }
+
+    /// `<|startoftranscript|>` (+ `<|lang|><|transcribe|>` for multilingual models).
+    fn sot_sequence(&self, lang: &str) -> Result<Vec<u32>> {
         let mut sot = vec![self.vocab.sot];
         if self.multilingual {
-            let lang = language.as_deref().unwrap_or("en");
             let id = self.vocab.id(&format!("<|{lang}|>")).ok_or_else(|| {
                 Error::Config(format!(
                     "language `{lang}` is not known to {}",
@@ -232,27 +222,39 @@ impl WhisperModel {
             sot.push(id);
             sot.extend(self.vocab.transcribe);
         }
-        t.sot_sequence = sot;
-        t.transcript.language = language;
-        t.transcript.language_probability = probability;
-        Ok(t)
+        Ok(sot)
     }
 
-    /// Detects the spoken language from up to `n` windows spread over the video: the language
-    /// with the highest mean probability.
-    fn detect_language(&self, windows: &[Window], n: usize) -> Result<(String, f64)> {
-        let n = n.max(1).min(windows.len());
-        let picks: Vec<usize> = if n == 1 {
-            vec![0]
-        } else {
-            (0..n).map(|i| i * (windows.len() - 1) / (n - 1)).collect()
-        };
-        let n_mels = self.mel.n_mels();
-        let mut feats = Vec::with_capacity(picks.len() * n_mels * N_FRAMES);
-        for &i in &picks {
-            feats.extend(self.mel.window_features(&windows[i].audio));
+    /// Detects the language of transcriptions that wait for it and have enough windows.
+    fn detect_pending_languages(&self, jobs: &mut [&mut Transcription]) {
+        for job in jobs.iter_mut() {
+            let n = job.config.language_detection_windows.max(1);
+            let ready = job.sot_sequence.is_empty()
+                && job.failed.is_none()
+                && !job.windows.is_empty()
+                && (job.windows.len() >= n || job.ended);
+            if !ready {
+                continue;
+            }
+            let detected = self
+                .detect_language(&job.windows[..n.min(job.windows.len())])
+                .and_then(|(lang, p)| Ok((self.sot_sequence(&lang)?, lang, p)));
+            match detected {
+                Ok((sot, lang, p)) => job.set_language(sot, lang, Some(p)),
+                Err(e) => job.failed = Some(e.to_string()),
+            }
         }
-        let view = StorageView::new(&[picks.len(), n_mels, N_FRAMES], &mut feats, Device::CPU)
+    }
+
+    /// Detects the spoken language from several windows: the language with the highest mean
+    /// probability over them.
+    fn detect_language(&self, windows: &[Window]) -> Result<(String, f64)> {
+        let n_mels = self.mel.n_mels();
+        let mut feats = Vec::with_capacity(windows.len() * n_mels * N_FRAMES);
+        for w in windows {
+            feats.extend(self.mel.window_features(&w.audio));
+        }
+        let view = StorageView::new(&[windows.len(), n_mels, N_FRAMES], &mut feats, Device::CPU)
             .map_err(|e| Error::Inference(e.to_string()))?;
         let results = self
             .engine
@@ -280,6 +282,7 @@ impl WhisperModel {
     /// (CTranslate2 needs `<|startoftranscript|>` at one position in a batch). Returns how many
     /// requests were served (0 when all are finished).
     pub fn step(&self, jobs: &mut [&mut Transcription], max_batch: usize) -> Result<usize> {
+        self.detect_pending_languages(jobs);
         let mut requests: Vec<(usize, Request)> = Vec::new();
         for (i, job) in jobs.iter_mut().enumerate() {
             let room = max_batch.max(1).saturating_sub(requests.len());
@@ -379,39 +382,33 @@ impl WhisperModel {
     }
 }
 
-/// A window of speech: pieces of the original audio (sample ranges) concatenated.
+/// A window of speech: contiguous audio of at most 30 s.
 #[derive(Debug, Clone)]
 struct Window {
-    /// (start sample in the original audio, length in samples)
-    pieces: Vec<(usize, usize)>,
+    /// First sample in the original audio.
+    start: usize,
+    /// The samples; emptied once the window is decoded.
     audio: Vec<f32>,
 }
 
 impl Window {
-    /// Maps a time (s) within the window's audio onto the original timeline.
+    /// Maps a time (s) within the window onto the original timeline.
     fn original_time(&self, t: f64) -> f64 {
-        let mut s = (t * SR).max(0.0) as usize;
-        for (i, &(start, len)) in self.pieces.iter().enumerate() {
-            if s < len || i + 1 == self.pieces.len() {
-                return (start + s.min(len)) as f64 / SR;
-            }
-            s -= len;
-        }
-        0.0
+        self.start as f64 / SR + t.max(0.0)
     }
 }
 
-/// Packs speech spans into windows of at most 30 s of contiguous audio, breaking only at pauses:
-/// a pause of up to `max_gap` samples stays inside a window (Whisper hears it, and segment times
-/// map back exactly); a longer pause, or a window that would exceed 30 s, starts a new window. A
-/// span longer than 30 s is cut into 30 s pieces.
-fn pack_windows(audio: &[f32], spans: &[SpeechSpan], max_gap: usize) -> Vec<Window> {
-    let mut ranges: Vec<(usize, usize)> = Vec::new(); // (start, end) in samples
+/// Plans the windows of a video from its speech spans: ranges `(start, end)` of at most 30 s
+/// of contiguous audio that break only at pauses. A pause of up to `max_gap` samples stays
+/// inside a window (Whisper hears it, and segment times map back exactly); a longer pause, or a
+/// window that would exceed 30 s, starts a new window. A span longer than 30 s is cut into 30 s
+/// pieces.
+pub fn plan_windows(spans: &[SpeechSpan], max_gap: usize) -> Vec<(usize, usize)> {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
     for s in spans {
-        let (start, end) = (s.start.min(audio.len()), s.end.min(audio.len()));
-        let mut at = start;
-        while at < end {
-            let to = (at + N_SAMPLES).min(end);
+        let mut at = s.start;
+        while at < s.end {
+            let to = (at + N_SAMPLES).min(s.end);
             match ranges.last_mut() {
                 Some(last)
                     if at >= last.1 && at - last.1 <= max_gap && to - last.0 <= N_SAMPLES =>
@@ -424,17 +421,15 @@ fn pack_windows(audio: &[f32], spans: &[SpeechSpan], max_gap: usize) -> Vec<Wind
         }
     }
     ranges
-        .into_iter()
-        .map(|(start, end)| make_window(audio, vec![(start, end - start)]))
-        .collect()
 }
 
-fn make_window(audio: &[f32], pieces: Vec<(usize, usize)>) -> Window {
-    let mut a = Vec::with_capacity(pieces.iter().map(|p| p.1).sum());
-    for &(start, len) in &pieces {
-        a.extend_from_slice(&audio[start..start + len]);
-    }
-    Window { pieces, audio: a }
+/// Windows without VAD: the whole audio in consecutive ranges of `len` samples, each walked by
+/// the seek loop 30 s at a time.
+pub fn plan_fixed_windows(total: usize, len: usize) -> Vec<(usize, usize)> {
+    (0..total)
+        .step_by(len.max(1))
+        .map(|s| (s, (s + len).min(total)))
+        .collect()
 }
 
 struct Request {
@@ -484,37 +479,67 @@ struct Cursor {
 /// window at a time, in order.
 pub struct Transcription {
     config: DecodeConfig,
+    /// Empty until the language is known.
     sot_sequence: Vec<u32>,
     windows: Vec<Window>,
     cursors: Vec<Cursor>,
+    /// No more windows will come.
+    ended: bool,
+    /// Language detection failed: the video fails at the ASR stage.
+    failed: Option<String>,
     /// Tokens the next prompt is conditioned on (conditioning only).
     prompt_tokens: Vec<u32>,
     transcript: Transcript,
 }
 
 impl Transcription {
-    fn new(config: &DecodeConfig, windows: Vec<Window>) -> Self {
-        let speech_s = windows.iter().map(|w| w.audio.len()).sum::<usize>() as f64 / SR;
-        let mut cursors: Vec<Cursor> = windows.iter().map(|_| Cursor::default()).collect();
-        for (c, w) in cursors.iter_mut().zip(&windows) {
-            c.done = w.audio.len() / HOP < MIN_REST_FRAMES;
-        }
+    fn new(config: &DecodeConfig) -> Self {
         Transcription {
             config: config.clone(),
             sot_sequence: vec![],
-            transcript: Transcript {
-                speech_s,
-                windows: windows.len(),
-                ..Default::default()
-            },
-            windows,
-            cursors,
+            windows: vec![],
+            cursors: vec![],
+            ended: false,
+            failed: None,
             prompt_tokens: vec![],
+            transcript: Transcript::default(),
         }
     }
 
+    fn set_language(&mut self, sot: Vec<u32>, language: String, probability: Option<f64>) {
+        self.sot_sequence = sot;
+        self.transcript.language = Some(language);
+        self.transcript.language_probability = probability;
+    }
+
+    /// Adds the next window: `audio` (at most 30 s with VAD) starting at sample `start`.
+    pub fn push_window(&mut self, start: usize, audio: Vec<f32>) {
+        self.transcript.speech_s += audio.len() as f64 / SR;
+        self.transcript.windows += 1;
+        self.cursors.push(Cursor {
+            done: audio.len() / HOP < MIN_REST_FRAMES,
+            ..Cursor::default()
+        });
+        self.windows.push(Window { start, audio });
+    }
+
+    /// No more windows will come.
+    pub fn end_input(&mut self) {
+        self.ended = true;
+    }
+
+    /// Why the transcription failed (language detection), if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// Windows pushed and not yet decoded (their audio is still held).
+    pub fn pending_windows(&self) -> usize {
+        self.cursors.iter().filter(|c| !c.done).count()
+    }
+
     pub fn is_done(&self) -> bool {
-        self.cursors.iter().all(|c| c.done)
+        self.ended && self.cursors.iter().all(|c| c.done)
     }
 
     pub fn finish(mut self) -> Transcript {
@@ -531,6 +556,9 @@ impl Transcription {
     /// Up to `max` requests for windows that are ready.
     fn next_requests(&mut self, model: &WhisperModel, max: usize) -> Vec<Request> {
         let mut out = Vec::new();
+        if self.sot_sequence.is_empty() || self.failed.is_some() {
+            return out; // waiting for language detection
+        }
         for i in 0..self.windows.len() {
             if out.len() >= max {
                 break;
@@ -753,6 +781,7 @@ impl Transcription {
         c.seek = seek;
         if seek + MIN_REST_FRAMES >= content {
             c.done = true;
+            self.windows[window].audio = Vec::new(); // free the samples
         }
     }
 }
@@ -768,7 +797,6 @@ mod tests {
 
     #[test]
     fn windows_pack_spans_at_pauses() {
-        let audio = vec![0.0f32; 100 * 16000];
         let span = |a: f64, b: f64| SpeechSpan {
             start: (a * SR) as usize,
             end: (b * SR) as usize,
@@ -779,21 +807,26 @@ mod tests {
             span(30.0, 40.0),
             span(41.0, 75.0),
         ];
-        let w = pack_windows(&audio, &spans, 3 * 16000);
-        let got: Vec<_> = w.iter().map(|w| w.pieces.clone()).collect();
         let s = |a: f64| (a * SR) as usize;
         // 1-22 s (1 s pause kept); an 8 s pause starts a new window at 30 s; 41-71 would make
         // that window 41 s long, so 41-71 (a 34 s span cut at 30 s), then 71-75.
         assert_eq!(
-            got,
+            plan_windows(&spans, 3 * 16000),
             vec![
-                vec![(s(1.0), s(21.0))],
-                vec![(s(30.0), s(10.0))],
-                vec![(s(41.0), s(30.0))],
-                vec![(s(71.0), s(4.0))]
+                (s(1.0), s(22.0)),
+                (s(30.0), s(40.0)),
+                (s(41.0), s(71.0)),
+                (s(71.0), s(75.0))
             ]
         );
-        assert!(w.iter().all(|w| w.audio.len() <= N_SAMPLES));
-        assert_eq!(w[0].original_time(12.5), 13.5);
+        assert_eq!(
+            plan_fixed_windows(25, 10),
+            vec![(0, 10), (10, 20), (20, 25)]
+        );
+        let w = Window {
+            start: s(1.0),
+            audio: vec![],
+        };
+        assert_eq!(w.original_time(12.5), 13.5);
     }
 }

@@ -20,9 +20,10 @@ use vid2text_core::input::{self, Input, Location};
 use vid2text_core::outdir::OutDir;
 use vid2text_core::subtitles;
 use vid2text_media::MediaInfo;
-use vid2text_models::vad::{onnx_environment, SileroVad};
-use vid2text_models::whisper::{Transcript, Transcription, WhisperModel};
-use vid2text_models::SpeechSpan;
+use vid2text_models::vad::{onnx_environment, speech_spans, SileroVad, VadStream};
+use vid2text_models::whisper::{
+    plan_fixed_windows, plan_windows, Transcript, Transcription, WhisperModel,
+};
 
 use crate::settings::Settings;
 
@@ -86,15 +87,34 @@ fn human_duration(s: f64) -> String {
     }
 }
 
-/// A decoded input, ready for speech recognition.
-struct Prepared {
+/// An input that decoded: what its document needs besides the transcript.
+struct Header {
     input: Input,
     id: String,
     info: MediaInfo,
-    audio: Vec<f32>,
-    spans: Option<Vec<SpeechSpan>>,
     truncated_s: Option<f64>,
 }
+
+/// What decode workers send to the ASR stage. Messages of one input carry its key and come in
+/// order: `Begin`, its windows, `End`. Windows stream, so a long input never sits in memory whole.
+enum Decoded {
+    /// The input failed before any window was sent.
+    Failed(Failure),
+    Begin(u64, Box<Header>),
+    Window {
+        key: u64,
+        start: usize,
+        audio: Vec<f32>,
+    },
+    End(u64),
+}
+
+/// Inputs up to this long (in samples: 10 min) are decoded once and kept in memory; longer ones
+/// are decoded a second time to cut their windows, so memory stays flat however long they are.
+const KEEP_SAMPLES: usize = 10 * 60 * 16_000;
+
+/// Without VAD, windows of this many samples (10 min) are walked 30 s at a time.
+const FIXED_WINDOW: usize = 10 * 60 * 16_000;
 
 /// What the writer receives.
 enum Outcome {
@@ -169,7 +189,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     };
 
     let (input_tx, input_rx) = bounded::<Input>(settings.decode_workers * 2);
-    let (prep_tx, prep_rx) = bounded::<Result<Prepared, Failure>>(settings.decode_workers.max(2));
+    let (prep_tx, prep_rx) = bounded::<Decoded>(settings.decode_workers.max(2));
     let (out_tx, out_rx) = bounded::<(Outcome, f64)>(256);
 
     let writer = {
@@ -203,9 +223,10 @@ pub fn run(settings: Settings) -> Result<Summary> {
                 .name(format!("decode-{n}"))
                 .spawn(move || {
                     let mut vad = vad;
-                    for input in rx {
-                        if tx.send(prepare(input, &settings, vad.as_mut())).is_err() {
-                            break;
+                    for (i, input) in rx.into_iter().enumerate() {
+                        let key = ((n as u64) << 40) | i as u64;
+                        if decode(input, key, &settings, vad.as_mut(), &tx).is_err() {
+                            break; // the ASR stage is gone: the run is stopping
                         }
                     }
                 })
@@ -237,28 +258,75 @@ pub fn run(settings: Settings) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Probe, hash, decode and find speech in one input (a decode worker's job).
-fn prepare(input: Input, s: &Settings, vad: Option<&mut SileroVad>) -> Result<Prepared, Failure> {
-    let fail = |stage: Stage, e: &dyn std::fmt::Display| Failure::new(input.uri.clone(), stage, e);
+/// A decode worker's job for one input: checks, download, probe, hash, then the audio streamed
+/// through FFmpeg and Silero VAD, cut into speech windows that go to the ASR stage as they are
+/// ready. `Err` only when the ASR stage is gone.
+fn decode(
+    input: Input,
+    key: u64,
+    s: &Settings,
+    vad: Option<&mut SileroVad>,
+    tx: &Sender<Decoded>,
+) -> Result<(), crossbeam_channel::SendError<Decoded>> {
+    match decode_input(input, key, s, vad, tx) {
+        Ok(()) => Ok(()),
+        Err(DecodeError::Failed(f)) => tx.send(Decoded::Failed(f)),
+        Err(DecodeError::Gone(e)) => Err(e),
+    }
+}
+
+enum DecodeError {
+    Failed(Failure),
+    Gone(crossbeam_channel::SendError<Decoded>),
+}
+
+impl From<Failure> for DecodeError {
+    fn from(f: Failure) -> Self {
+        DecodeError::Failed(f)
+    }
+}
+
+impl From<crossbeam_channel::SendError<Decoded>> for DecodeError {
+    fn from(e: crossbeam_channel::SendError<Decoded>) -> Self {
+        DecodeError::Gone(e)
+    }
+}
+
+fn decode_input(
+    input: Input,
+    key: u64,
+    s: &Settings,
+    mut vad: Option<&mut SileroVad>,
+    tx: &Sender<Decoded>,
+) -> Result<(), DecodeError> {
+    let uri = input.uri.clone();
+    let fail = |stage: Stage, e: &dyn std::fmt::Display| Failure::new(uri.clone(), stage, e);
     // The bytes to read: the file itself, or the download of a URL (removed when done).
     let mut _download = None;
     let local: PathBuf = match &input.location {
         Location::File(p) => {
             // stat before open: opening a FIFO would block.
             match std::fs::metadata(p) {
-                Err(e) => return Err(fail(Stage::Input, &e)),
-                Ok(m) if m.is_dir() => return Err(fail(Stage::Input, &"is a directory")),
+                Err(e) => return Err(DecodeError::Failed(fail(Stage::Input, &e))),
+                Ok(m) if m.is_dir() => {
+                    return Err(DecodeError::Failed(fail(Stage::Input, &"is a directory")))
+                }
                 Ok(m) if !m.is_file() => {
-                    return Err(fail(
+                    return Err(DecodeError::Failed(fail(
                         Stage::Input,
                         &"not a regular file (fifo, socket or device)",
-                    ))
+                    )))
                 }
-                Ok(m) if m.len() == 0 => return Err(fail(Stage::Input, &"empty file (0 bytes)")),
+                Ok(m) if m.len() == 0 => {
+                    return Err(DecodeError::Failed(fail(
+                        Stage::Input,
+                        &"empty file (0 bytes)",
+                    )))
+                }
                 Ok(_) => {}
             }
             if let Err(e) = std::fs::File::open(p) {
-                return Err(fail(Stage::Input, &e));
+                return Err(DecodeError::Failed(fail(Stage::Input, &e)));
             }
             p.clone()
         }
@@ -279,44 +347,129 @@ fn prepare(input: Input, s: &Settings, vad: Option<&mut SileroVad>) -> Result<Pr
     let info = vid2text_media::probe(&target, s.timeout).map_err(|e| fail(Stage::Probe, &e))?;
     let id = input::document_id(&input, &local).map_err(|e| fail(Stage::Input, &e))?;
     let truncated_s = s.max_duration_s.filter(|&m| info.duration_s > m);
-    let audio = if info.has_audio() {
-        let audio = vid2text_media::decode_audio(&target, s.timeout, s.max_duration_s)
-            .map_err(|e| fail(Stage::Decode, &e))?;
-        // FFmpeg decodes what it can of a damaged file and exits 0: a file whose audio ends
-        // well before its stated duration is truncated or corrupt, not a short document.
-        let expected = match s.max_duration_s {
-            Some(max) => info.audio_duration_s().min(max),
-            None => info.audio_duration_s(),
-        };
-        let got = audio.duration_s();
-        if expected > 0.0 && got < expected * 0.9 - 0.5 {
-            let mut msg =
-                format!("truncated or corrupt: decoded {got:.1} s of {expected:.1} s of audio");
-            if !audio.warnings.is_empty() {
-                msg += &format!(" (ffmpeg: {})", audio.warnings);
-            }
-            return Err(fail(Stage::Decode, &msg));
-        }
-        audio.samples
-    } else {
-        Vec::new()
-    };
-    let spans = match vad {
-        Some(vad) if !audio.is_empty() => Some(
-            vad.speech(&audio, &s.vad)
-                .map_err(|e| fail(Stage::Vad, &e))?,
-        ),
-        Some(_) => Some(Vec::new()),
-        None => None,
-    };
-    Ok(Prepared {
+    let header = Header {
         input,
         id,
         info,
-        audio,
-        spans,
         truncated_s,
-    })
+    };
+    if !header.info.has_audio() {
+        tx.send(Decoded::Begin(key, Box::new(header)))?;
+        tx.send(Decoded::End(key))?;
+        return Ok(());
+    }
+
+    // Pass 1: decode, feed VAD, keep the samples of short inputs.
+    let mut stream = VadStream::new();
+    let mut kept: Vec<f32> = Vec::new();
+    let mut keep = true;
+    let mut vad_error = None;
+    let end =
+        vid2text_media::decode_audio_stream(&target, s.timeout, s.max_duration_s, &mut |chunk| {
+            if let Some(v) = vad.as_deref_mut() {
+                if let Err(e) = stream.push(v, chunk) {
+                    vad_error = Some(e.to_string());
+                    return Err(vid2text_media::Error::Invalid(
+                        "voice activity detection failed".into(),
+                    ));
+                }
+            }
+            if keep {
+                if kept.len() + chunk.len() > KEEP_SAMPLES {
+                    keep = false;
+                    kept = Vec::new();
+                } else {
+                    kept.extend_from_slice(chunk);
+                }
+            }
+            Ok(())
+        });
+    if let Some(e) = vad_error {
+        return Err(fail(Stage::Vad, &e).into());
+    }
+    let end = end.map_err(|e| fail(Stage::Decode, &e))?;
+    let total = end.samples as usize;
+    // FFmpeg decodes what it can of a damaged file and exits 0: a file whose audio ends well
+    // before its stated duration is truncated or corrupt, not a short document.
+    let expected = match s.max_duration_s {
+        Some(max) => header.info.audio_duration_s().min(max),
+        None => header.info.audio_duration_s(),
+    };
+    let got = total as f64 / 16_000.0;
+    if expected > 0.0 && got < expected * 0.9 - 0.5 {
+        let mut msg =
+            format!("truncated or corrupt: decoded {got:.1} s of {expected:.1} s of audio");
+        if !end.warnings.is_empty() {
+            msg += &format!(" (ffmpeg: {})", end.warnings);
+        }
+        return Err(fail(Stage::Decode, &msg).into());
+    }
+    let ranges = match vad {
+        Some(v) => {
+            let probs = stream.finish(v).map_err(|e| fail(Stage::Vad, &e))?;
+            let spans = speech_spans(&probs, total, &s.vad);
+            plan_windows(&spans, (s.decode.max_kept_pause_s * 16_000.0) as usize)
+        }
+        None => plan_fixed_windows(total, FIXED_WINDOW),
+    };
+    tx.send(Decoded::Begin(key, Box::new(header)))?;
+
+    if keep {
+        for (start, end) in ranges {
+            let audio = kept[start.min(total)..end.min(total)].to_vec();
+            tx.send(Decoded::Window { key, start, audio })?;
+        }
+    } else {
+        // Pass 2: decode again and cut the windows out as the samples go by.
+        let mut pos = 0usize;
+        let mut next = 0usize;
+        let mut current: Vec<f32> = Vec::new();
+        let mut gone = None;
+        let second = vid2text_media::decode_audio_stream(
+            &target,
+            s.timeout,
+            s.max_duration_s,
+            &mut |chunk| {
+                let (chunk_start, chunk_end) = (pos, pos + chunk.len());
+                pos = chunk_end;
+                while let Some(&(start, end)) = ranges.get(next) {
+                    if start >= chunk_end {
+                        break;
+                    }
+                    let (a, b) = (start.max(chunk_start), end.min(chunk_end));
+                    if a < b {
+                        current.extend_from_slice(&chunk[a - chunk_start..b - chunk_start]);
+                    }
+                    if end > chunk_end {
+                        break; // the window goes on in the next chunk
+                    }
+                    let audio = std::mem::take(&mut current);
+                    if let Err(e) = tx.send(Decoded::Window { key, start, audio }) {
+                        gone = Some(e);
+                        return Err(vid2text_media::Error::Invalid("stopping".into()));
+                    }
+                    next += 1;
+                }
+                Ok(())
+            },
+        );
+        if let Some(e) = gone {
+            return Err(e.into());
+        }
+        if let Err(e) = second {
+            return Err(fail(Stage::Decode, &format!("second pass: {e}")).into());
+        }
+        // Audio shorter on the second pass than the first: flush what is there.
+        if let Some(&(start, _)) = ranges.get(next) {
+            tx.send(Decoded::Window {
+                key,
+                start,
+                audio: current,
+            })?;
+        }
+    }
+    tx.send(Decoded::End(key))?;
+    Ok(())
 }
 
 /// Removes a temporary file when dropped.
@@ -329,95 +482,151 @@ impl Drop for RemoveOnDrop {
 }
 
 struct Active {
-    prepared: Prepared,
+    key: u64,
+    header: Box<Header>,
     job: Transcription,
 }
 
-/// The ASR stage: keeps up to `batch_size` videos in flight and serves their windows together.
+/// Decoded windows held in memory at most, beyond those needed to make progress.
+fn max_pending_windows(s: &Settings) -> usize {
+    4 * s.batch_size.max(2)
+}
+
+/// The ASR stage: takes the decoded inputs' windows as they stream in and serves them in
+/// batched Whisper calls, across and within videos. It reads new windows only while few are
+/// pending, so decoding never runs far ahead of recognition (memory stays bounded).
 fn recognise(
     model: &WhisperModel,
     s: &Settings,
-    rx: Receiver<Result<Prepared, Failure>>,
+    rx: Receiver<Decoded>,
     tx: &Sender<(Outcome, f64)>,
 ) {
     let mut active: Vec<Active> = Vec::new();
     let mut open = true;
+    let emit = |outcome: Outcome, media_s: f64| tx.send((outcome, media_s)).is_ok();
     loop {
-        // Fill the batch: block only when nothing is in flight.
-        while open && active.len() < s.batch_size {
-            let next = if active.is_empty() {
-                rx.recv().ok()
-            } else {
-                match rx.try_recv() {
-                    Ok(p) => Some(p),
-                    Err(crossbeam_channel::TryRecvError::Empty) => break,
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => None,
-                }
-            };
-            let Some(next) = next else {
-                open = false;
-                break;
-            };
-            match next {
-                Err(f) => {
-                    if tx.send((Outcome::Failure(f), 0.0)).is_err() {
+        // Take in what is ready, without blocking, while few windows are pending.
+        while open
+            && active
+                .iter()
+                .map(|a| a.job.pending_windows())
+                .sum::<usize>()
+                < max_pending_windows(s)
+        {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    if !accept(model, s, msg, &mut active, &emit) {
                         return;
                     }
                 }
-                Ok(mut p) => {
-                    let audio = std::mem::take(&mut p.audio);
-                    match model.start(&audio, p.spans.as_deref(), &s.decode) {
-                        Ok(job) => active.push(Active { prepared: p, job }),
-                        Err(e) => {
-                            let f = Failure::new(p.input.uri.clone(), Stage::Asr, e);
-                            if tx.send((Outcome::Failure(f), p.info.duration_s)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => open = false,
             }
-        }
-        if active.is_empty() {
-            if open {
-                continue;
-            }
-            return;
         }
         let mut jobs: Vec<&mut Transcription> = active.iter_mut().map(|a| &mut a.job).collect();
-        if let Err(e) = model.step(&mut jobs, s.batch_size) {
-            for a in active.drain(..) {
-                let f = Failure::new(a.prepared.input.uri.clone(), Stage::Asr, &e);
-                if tx
-                    .send((Outcome::Failure(f), a.prepared.info.duration_s))
-                    .is_err()
-                {
-                    return;
+        let served = match model.step(&mut jobs, s.batch_size) {
+            Ok(n) => n,
+            Err(e) => {
+                for a in active.drain(..) {
+                    let f = Failure::new(a.header.input.uri.clone(), Stage::Asr, &e);
+                    if !emit(Outcome::Failure(f), a.header.info.duration_s) {
+                        return;
+                    }
                 }
+                0
             }
-            continue;
-        }
+        };
+        // Finished (or failed) inputs leave.
         let mut i = 0;
         while i < active.len() {
-            if active[i].job.is_done() {
+            let a = &active[i];
+            if let Some(why) = a.job.failure() {
+                let f = Failure::new(a.header.input.uri.clone(), Stage::Asr, why);
                 let a = active.swap_remove(i);
-                let duration = a.prepared.info.duration_s;
-                let doc = document(a.prepared, a.job.finish(), s);
-                if tx
-                    .send((Outcome::Document(Box::new(doc)), duration))
-                    .is_err()
-                {
+                if !emit(Outcome::Failure(f), a.header.info.duration_s) {
+                    return;
+                }
+            } else if a.job.is_done() {
+                let a = active.swap_remove(i);
+                let duration = a.header.info.duration_s;
+                if !emit(
+                    Outcome::Document(Box::new(document(*a.header, a.job.finish(), s))),
+                    duration,
+                ) {
                     return;
                 }
             } else {
                 i += 1;
             }
         }
+        if served == 0 {
+            // Nothing could run: wait for the next message (or stop when there is none).
+            if !open {
+                if active.is_empty() {
+                    return;
+                }
+                // Inputs that never ended (a decoder stopped): nothing more will come.
+                for a in active.drain(..) {
+                    let f = Failure::new(
+                        a.header.input.uri.clone(),
+                        Stage::Decode,
+                        "decoding stopped",
+                    );
+                    if !emit(Outcome::Failure(f), 0.0) {
+                        return;
+                    }
+                }
+                return;
+            }
+            match rx.recv() {
+                Ok(msg) => {
+                    if !accept(model, s, msg, &mut active, &emit) {
+                        return;
+                    }
+                }
+                Err(_) => open = false,
+            }
+        }
+    }
+}
+
+/// Applies one decoder message. False when the writer is gone.
+fn accept(
+    model: &WhisperModel,
+    s: &Settings,
+    msg: Decoded,
+    active: &mut Vec<Active>,
+    emit: &dyn Fn(Outcome, f64) -> bool,
+) -> bool {
+    match msg {
+        Decoded::Failed(f) => emit(Outcome::Failure(f), 0.0),
+        Decoded::Begin(key, header) => match model.begin(&s.decode) {
+            Ok(job) => {
+                active.push(Active { key, header, job });
+                true
+            }
+            Err(e) => {
+                let f = Failure::new(header.input.uri.clone(), Stage::Asr, e);
+                emit(Outcome::Failure(f), header.info.duration_s)
+            }
+        },
+        Decoded::Window { key, start, audio } => {
+            if let Some(a) = active.iter_mut().find(|a| a.key == key) {
+                a.job.push_window(start, audio);
+            }
+            true
+        }
+        Decoded::End(key) => {
+            if let Some(a) = active.iter_mut().find(|a| a.key == key) {
+                a.job.end_input();
+            }
+            true
+        }
     }
 }
 
 /// Assembles the document of one input.
-fn document(p: Prepared, t: Transcript, s: &Settings) -> Document {
+fn document(p: Header, t: Transcript, s: &Settings) -> Document {
     let speech = t.segments;
     let text = render_text(&speech);
     let mut dropped: BTreeMap<String, u64> = t.dropped;

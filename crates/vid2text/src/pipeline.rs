@@ -42,6 +42,8 @@ pub struct Summary {
     pub media_s: f64,
     pub speech_s: f64,
     pub wall_s: f64,
+    /// Peak resident memory of the process (VmHWM), MiB.
+    pub peak_rss_mib: f64,
     pub output: String,
 }
 
@@ -63,9 +65,10 @@ impl Summary {
             );
         }
         s += &format!(
-            "; {} of media in {} ({speed:.1}x real time) -> {}",
+            "; {} of media in {} ({speed:.1}x real time, peak memory {:.0} MiB) -> {}",
             human_duration(self.media_s),
             human_duration(self.wall_s),
+            self.peak_rss_mib,
             self.output
         );
         s
@@ -75,6 +78,19 @@ impl Summary {
     pub fn any_failed(&self) -> bool {
         self.failed + self.failed_before > 0
     }
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`; 0 elsewhere).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+        .unwrap_or(0.0)
 }
 
 fn human_duration(s: f64) -> String {
@@ -255,6 +271,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     summary.media_s = written.media_s;
     summary.speech_s = written.speech_s;
     summary.wall_s = started.elapsed().as_secs_f64();
+    summary.peak_rss_mib = peak_rss_mib();
     Ok(summary)
 }
 

@@ -349,3 +349,86 @@ fn a_new_config_generation_applies_to_what_is_left() {
         0
     );
 }
+
+/// A video of `secs` seconds: the JFK clip at the start and at the end, silence between, a
+/// tiny picture.
+fn long_video(path: &Path, secs: u32) {
+    let jfk = data("speech/en/jfk/jfk.flac");
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(&jfk)
+        .args(["-f", "lavfi", "-i", &format!("anullsrc=r=16000:cl=mono:d={}", secs - 22)])
+        .args(["-f", "lavfi", "-i", &format!("color=c=gray:s=32x32:r=1:d={secs}")])
+        .args([
+            "-filter_complex",
+            "[0:a]aresample=16000,aformat=channel_layouts=mono,asplit[a1][a2];[a1][1:a][a2]concat=n=3:v=0:a=1[a]",
+            "-map",
+            "2:v",
+            "-map",
+            "[a]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "flac",
+        ])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn three_hours_in_the_memory_of_three_minutes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut peaks = Vec::new();
+    for (name, secs) in [("three-minutes.mkv", 180), ("three-hours.mkv", 3 * 3600)] {
+        let video = tmp.path().join(name);
+        long_video(&video, secs);
+        let out = tmp.path().join(format!("out-{name}"));
+        let r = run(
+            &[&video.display().to_string()],
+            &out,
+            &["--asr-model", "tiny.en", "--beam-size", "1", "--json"],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let summary: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+        let peak = summary["peak_rss_mib"].as_f64().unwrap();
+        let d = &documents(&out)[0];
+        assert!((d["duration_s"].as_f64().unwrap() - secs as f64).abs() < 1.0);
+        let segs = d["speech"].as_array().unwrap();
+        // Speech at both ends, found at the right times.
+        assert!(
+            segs.first().unwrap()["start"].as_f64().unwrap() < 1.0,
+            "{segs:?}"
+        );
+        assert!(
+            segs.last().unwrap()["end"].as_f64().unwrap() > secs as f64 - 2.0,
+            "{segs:?}"
+        );
+        assert!(
+            d["text"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .matches("your country")
+                .count()
+                >= 2,
+            "{}",
+            d["text"]
+        );
+        eprintln!(
+            "{name}: {secs} s of media, peak RSS {peak:.0} MiB, {:.1} s wall",
+            summary["wall_s"].as_f64().unwrap()
+        );
+        peaks.push(peak);
+    }
+    assert!(peaks[0] > 50.0, "peak RSS not measured: {peaks:?}");
+    assert!(
+        peaks[1] <= peaks[0] * 1.2 + 16.0,
+        "3 hours took {:.0} MiB, 3 minutes {:.0} MiB: memory grows with length",
+        peaks[1],
+        peaks[0]
+    );
+}

@@ -216,10 +216,37 @@ pub fn read_manifest(path: &Path) -> Vec<Result<Input, Failure>> {
         Err(e) => return vec![Err(Failure::new(name, Stage::Manifest, io_message(&e)))],
     };
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    match extension(path).as_deref() {
-        Some("jsonl") => read_jsonl(&name, BufReader::new(file), &base),
-        Some("csv") => read_csv(&name, file, &base),
-        _ => read_txt(&name, BufReader::new(file), &base),
+    let kind = match extension(path).as_deref() {
+        Some("jsonl") => ManifestKind::Jsonl,
+        Some("csv") => ManifestKind::Csv,
+        _ => ManifestKind::Txt,
+    };
+    parse_manifest(kind, &name, file, &base)
+}
+
+/// The manifest formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// One path or URL a line.
+    Txt,
+    /// One JSON object a line with `uri`, optional `id`, other keys as `meta`.
+    Jsonl,
+    /// A header with a `uri` column, optional `id`, other columns as `meta`.
+    Csv,
+}
+
+/// Reads a manifest from any reader (`name` names it in failures, relative paths are taken
+/// relative to `base`). Never panics, whatever the bytes (fuzzed: `fuzz/`).
+pub fn parse_manifest(
+    kind: ManifestKind,
+    name: &str,
+    reader: impl Read,
+    base: &Path,
+) -> Vec<Result<Input, Failure>> {
+    match kind {
+        ManifestKind::Jsonl => read_jsonl(name, BufReader::new(reader), base),
+        ManifestKind::Csv => read_csv(name, reader, base),
+        ManifestKind::Txt => read_txt(name, BufReader::new(reader), base),
     }
 }
 

@@ -42,6 +42,22 @@ fn timestamp(seconds: f64, decimal: char) -> String {
     )
 }
 
+/// A cue's text: no blank or whitespace-only line (it would end the cue), no "-->" (it would
+/// read as a timing line), lines trimmed.
+fn cue_text(text: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.split(['\n', '\r']) {
+        let mut line = line.trim().to_string();
+        while line.contains("-->") {
+            line = line.replace("-->", "->");
+        }
+        if !line.is_empty() {
+            lines.push(line);
+        }
+    }
+    lines.join("\n")
+}
+
 /// Renders segments as a subtitle file.
 pub fn render(format: SubtitleFormat, segments: &[SpeechSegment]) -> String {
     let mut out = String::new();
@@ -50,13 +66,11 @@ pub fn render(format: SubtitleFormat, segments: &[SpeechSegment]) -> String {
     }
     let mut n = 0;
     for s in segments {
-        let text = s.text.trim();
+        let text = cue_text(&s.text);
         if text.is_empty() {
             continue;
         }
         n += 1;
-        // A cue's text may not hold a blank line (it would end the cue) nor "-->".
-        let text = text.replace("-->", "->").replace("\n\n", "\n");
         match format {
             SubtitleFormat::Srt => {
                 out.push_str(&format!(
@@ -97,11 +111,12 @@ mod tests {
     fn srt_and_vtt() {
         let segs = [
             seg(0.2, 4.1, " Hello there."),
-            seg(3661.5, 3662.0, "Bye --> now"),
+            seg(3661.5, 3662.0, "Bye ---> now\n \n\r\nagain"),
+            seg(3663.0, 3664.0, " \n "),
         ];
         assert_eq!(
             render(SubtitleFormat::Srt, &segs),
-            "1\n00:00:00,200 --> 00:00:04,100\nHello there.\n\n2\n01:01:01,500 --> 01:01:02,000\nBye -> now\n\n"
+            "1\n00:00:00,200 --> 00:00:04,100\nHello there.\n\n2\n01:01:01,500 --> 01:01:02,000\nBye -> now\nagain\n\n"
         );
         assert_eq!(
             render(SubtitleFormat::Vtt, &segs[..1]),

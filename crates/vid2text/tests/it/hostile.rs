@@ -129,6 +129,17 @@ fn hostile_files_fail_one_by_one() {
     }
     cmd.args(["-c:a", "flac"]).arg(&many);
     assert!(cmd.status().unwrap().success());
+    // Unreadable (only meaningful when not root: root reads anything).
+    let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        == "0";
+    if !root {
+        let locked = dir.join("locked.wav");
+        std::fs::copy(data("speech/en/misc/sr-english.wav"), &locked).unwrap();
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+    }
     // A manifest whose id tries to leave OUT through the subtitle file name.
     let manifest = tmp.path().join("list.jsonl");
     std::fs::write(
@@ -186,5 +197,8 @@ fn hostile_files_fail_one_by_one() {
     assert_eq!(reason("folder.mp4"), "is a directory");
     assert!(reason("pipe.mp4").contains("not a regular file"));
     assert_eq!(reason("loop"), "symlink loop");
+    if !root {
+        assert!(reason("locked.wav").contains("permission denied"));
+    }
     assert!(reason("gopher://example/x.mp4").contains("scheme"));
 }

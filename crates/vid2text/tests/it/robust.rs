@@ -196,8 +196,20 @@ fn disk_full_stops_cleanly_and_a_rerun_completes() {
     assert!(partial.len() < 12);
     assert_parts_complete(&out);
 
+    // Read-only: refused at once, nothing touched.
+    let ro = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ro.success());
+    let r = run(&args, &out, &extra);
+    assert_eq!(r.code, 2, "a read-only OUT stops the run");
+    assert!(r.stderr.contains("Read-only file system"), "{}", r.stderr);
+    assert_eq!(sources(&out), partial);
+
     let grown = Command::new("mount")
-        .args(["-o", "remount,size=16m"])
+        .args(["-o", "remount,rw,size=16m"])
         .arg(&mnt)
         .status()
         .unwrap();

@@ -113,9 +113,27 @@ struct ProbeFormat {
     duration: Option<String>,
 }
 
-/// Runs a child to completion under a time limit, collecting its stdout (all) and the tail of
-/// its stderr.
+/// Runs a child to completion, collecting its stdout (all) and its warnings (the tail of its
+/// stderr, one line).
 fn run_limited(program: &'static str, args: &[&str], limit: Duration) -> Result<(Vec<u8>, String)> {
+    let mut out = Vec::new();
+    let warnings = run_streaming(program, args, limit, &mut |bytes| {
+        out.extend_from_slice(bytes);
+        Ok(())
+    })?;
+    Ok((out, warnings))
+}
+
+/// Runs a child, handing its stdout to `on_bytes` as it arrives; returns its warnings (the tail
+/// of its stderr, one line). A watchdog kills the child once its own time (wall time less the
+/// time spent in `on_bytes`, so a consumer applying backpressure does not count) passes `limit`.
+/// An error from `on_bytes` stops the child (broken pipe) and is returned.
+fn run_streaming<S: AsRef<std::ffi::OsStr>>(
+    program: &'static str,
+    args: &[S],
+    limit: Duration,
+    on_bytes: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<String> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -125,28 +143,54 @@ fn run_limited(program: &'static str, args: &[&str], limit: Duration) -> Result<
         .map_err(|source| Error::Spawn { program, source })?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
     let err_reader = std::thread::spawn(move || tail_of(&mut stderr, 8192));
-    let status = match child.wait_timeout(limit) {
-        Ok(Some(status)) => status,
-        Ok(None) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = out_reader.join();
-            let _ = err_reader.join();
-            return Err(Error::Timeout {
-                program,
-                secs: limit.as_secs_f64(),
-            });
+    let clock = std::sync::Arc::new(std::sync::Mutex::new(ConsumerClock::default()));
+    let watch = std::sync::Arc::clone(&clock);
+    let started = std::time::Instant::now();
+    let watchdog = std::thread::spawn(move || loop {
+        match child.wait_timeout(Duration::from_millis(50)) {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => {
+                let own = started
+                    .elapsed()
+                    .saturating_sub(watch.lock().expect("clock").consumer_time());
+                if own > limit {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::Timeout {
+                        program,
+                        secs: limit.as_secs_f64(),
+                    });
+                }
+            }
+            Err(source) => return Err(Error::Spawn { program, source }),
         }
-        Err(source) => return Err(Error::Spawn { program, source }),
-    };
-    let out = out_reader.join().unwrap_or_default();
+    });
+    let mut buf = vec![0u8; 65536];
+    let mut outcome = Ok(());
+    loop {
+        let n = match stdout.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                outcome = Err(Error::Invalid(format!("reading {program} output: {e}")));
+                break;
+            }
+        };
+        clock.lock().expect("clock").enter();
+        let consumed = on_bytes(&buf[..n]);
+        clock.lock().expect("clock").leave();
+        if let Err(e) = consumed {
+            outcome = Err(e);
+            break;
+        }
+    }
+    drop(stdout); // a stopped consumer ends the child with a broken pipe
+    let status = watchdog.join().expect("watchdog thread");
     let err = err_reader.join().unwrap_or_default();
+    outcome?;
+    let status = status?;
     if !status.success() {
         return Err(Error::Failed {
             program,
@@ -157,12 +201,11 @@ fn run_limited(program: &'static str, args: &[&str], limit: Duration) -> Result<
             message: last_lines(&err),
         });
     }
-    let warnings = if err.is_empty() {
+    Ok(if err.is_empty() {
         String::new()
     } else {
         last_lines(&err)
-    };
-    Ok((out, warnings))
+    })
 }
 
 /// Reads a stream to its end, keeping only its last `keep` bytes.
@@ -371,98 +414,32 @@ pub fn decode_audio_stream(
     max_duration_s: Option<f64>,
     on_chunk: &mut dyn FnMut(&[f32]) -> Result<()>,
 ) -> Result<StreamEnd> {
-    let program = "ffmpeg";
-    let mut child = Command::new(program)
-        .args(decode_args(input, max_duration_s))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| Error::Spawn { program, source })?;
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let err_reader = std::thread::spawn(move || tail_of(&mut stderr, 8192));
-    // The watchdog owns the child: it kills it once FFmpeg's own time (wall time less the time
-    // spent in `on_chunk`) passes the limit, which ends the reads below.
-    let clock = std::sync::Arc::new(std::sync::Mutex::new(ConsumerClock::default()));
-    let watch = std::sync::Arc::clone(&clock);
-    let started = std::time::Instant::now();
-    let watchdog = std::thread::spawn(move || loop {
-        match child.wait_timeout(Duration::from_millis(100)) {
-            Ok(Some(status)) => return Ok(status),
-            Ok(None) => {
-                let own = started
-                    .elapsed()
-                    .saturating_sub(watch.lock().expect("clock").consumer_time());
-                if own > limit {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(Error::Timeout {
-                        program,
-                        secs: limit.as_secs_f64(),
-                    });
-                }
-            }
-            Err(source) => return Err(Error::Spawn { program, source }),
-        }
-    });
-    let mut bytes = vec![0u8; 65536];
     let mut carry: Option<u8> = None;
     let mut samples = Vec::with_capacity(32768);
     let mut total = 0u64;
-    let mut outcome = Ok(());
-    loop {
-        let n = match stdout.read(&mut bytes) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                outcome = Err(Error::Invalid(format!("reading ffmpeg output: {e}")));
-                break;
+    let warnings = run_streaming(
+        "ffmpeg",
+        &decode_args(input, max_duration_s),
+        limit,
+        &mut |mut data| {
+            // s16le: a sample may be split across two reads.
+            samples.clear();
+            if let Some(lo) = carry.take() {
+                samples.push(i16::from_le_bytes([lo, data[0]]) as f32 / 32768.0);
+                data = &data[1..];
             }
-        };
-        samples.clear();
-        let mut data = &bytes[..n];
-        if let Some(lo) = carry.take() {
-            samples.push(i16::from_le_bytes([lo, data[0]]) as f32 / 32768.0);
-            data = &data[1..];
-        }
-        let pairs = data.chunks_exact(2);
-        if let [last] = pairs.remainder() {
-            carry = Some(*last);
-        }
-        samples.extend(pairs.map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0));
-        total += samples.len() as u64;
-        clock.lock().expect("clock").enter();
-        let consumed = on_chunk(&samples);
-        clock.lock().expect("clock").leave();
-        if let Err(e) = consumed {
-            outcome = Err(e);
-            break;
-        }
-    }
-    drop(stdout); // a stopped consumer ends FFmpeg with a broken pipe
-    let status = watchdog.join().expect("watchdog thread");
-    let err = err_reader.join().unwrap_or_default();
-    outcome?;
-    let status = status?;
-    if !status.success() {
-        return Err(Error::Failed {
-            program,
-            code: status
-                .code()
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "a signal".into()),
-            message: last_lines(&err),
-        });
-    }
+            let pairs = data.chunks_exact(2);
+            if let [last] = pairs.remainder() {
+                carry = Some(*last);
+            }
+            samples.extend(pairs.map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0));
+            total += samples.len() as u64;
+            on_chunk(&samples)
+        },
+    )?;
     Ok(StreamEnd {
         samples: total,
-        warnings: if err.is_empty() {
-            String::new()
-        } else {
-            last_lines(&err)
-        },
+        warnings,
     })
 }
 

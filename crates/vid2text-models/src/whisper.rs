@@ -60,6 +60,9 @@ pub struct DecodeConfig {
     /// "Mm-hmm." on animal sounds and music that VAD let through).
     pub hallucination_no_speech_threshold: f64,
     pub hallucination_logprob_threshold: f64,
+    /// Output still this repetitive after every fallback temperature is dropped (a decoding
+    /// loop). Above Whisper's 2.4, which a sentence said twice already reaches.
+    pub repetition_drop_threshold: f64,
 }
 
 impl Default for DecodeConfig {
@@ -83,6 +86,7 @@ impl Default for DecodeConfig {
             max_kept_pause_s: 3.0,
             hallucination_no_speech_threshold: 0.5,
             hallucination_logprob_threshold: -0.5,
+            repetition_drop_threshold: 3.0,
         }
     }
 }
@@ -387,6 +391,8 @@ impl WhisperModel {
 struct Window {
     /// First sample in the original audio.
     start: usize,
+    /// Where voice activity detection found speech starting, in seconds from the window start.
+    speech_starts: Vec<f64>,
     /// The samples; emptied once the window is decoded.
     audio: Vec<f32>,
 }
@@ -512,15 +518,20 @@ impl Transcription {
         self.transcript.language_probability = probability;
     }
 
-    /// Adds the next window: `audio` (at most 30 s with VAD) starting at sample `start`.
-    pub fn push_window(&mut self, start: usize, audio: Vec<f32>) {
+    /// Adds the next window: `audio` (at most 30 s with VAD) starting at sample `start`, with
+    /// the starts of the speech spans inside it (seconds from its start; empty without VAD).
+    pub fn push_window(&mut self, start: usize, audio: Vec<f32>, speech_starts: Vec<f64>) {
         self.transcript.speech_s += audio.len() as f64 / SR;
         self.transcript.windows += 1;
         self.cursors.push(Cursor {
             done: audio.len() / HOP < MIN_REST_FRAMES,
             ..Cursor::default()
         });
-        self.windows.push(Window { start, audio });
+        self.windows.push(Window {
+            start,
+            audio,
+            speech_starts,
+        });
     }
 
     /// No more windows will come.
@@ -671,7 +682,7 @@ impl Transcription {
             g.no_speech_prob > c.no_speech_threshold && g.avg_logprob < c.log_prob_threshold;
         let doubtful = g.no_speech_prob > c.hallucination_no_speech_threshold
             && g.avg_logprob < c.hallucination_logprob_threshold;
-        let repetitive = g.compression_ratio > c.compression_ratio_threshold;
+        let repetitive = g.compression_ratio > c.repetition_drop_threshold;
         if silent || doubtful || repetitive {
             let reason = if silent {
                 "no_speech"
@@ -737,6 +748,24 @@ impl Transcription {
             new_seek = seek + segment_size;
         }
 
+        // Whisper may end a window early, predicting no more speech (a single timestamp at the
+        // end, or no timestamps): the rest of the window is then skipped. When voice activity
+        // detection found speech starting in that rest, decode again from there.
+        let decoded_until = time_offset
+            + tokens
+                .iter()
+                .rev()
+                .find(|&&t| vocab.is_timestamp(t))
+                .map_or(0.0, |&t| ts(t));
+        let new_seek_t = new_seek as f64 * HOP as f64 / SR;
+        let new_seek = match w
+            .speech_starts
+            .iter()
+            .find(|&&s| s > decoded_until + 0.3 && s < new_seek_t)
+        {
+            Some(&s) => (s * SR) as usize / HOP,
+            None => new_seek,
+        };
         let max_t = content as f64 * HOP as f64 / SR;
         let mut segments = Vec::new();
         for (start, end, toks) in pieces {
@@ -824,6 +853,7 @@ mod tests {
             vec![(0, 10), (10, 20), (20, 25)]
         );
         let w = Window {
+            speech_starts: vec![],
             start: s(1.0),
             audio: vec![],
         };

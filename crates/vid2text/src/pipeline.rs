@@ -121,6 +121,8 @@ enum Decoded {
         key: u64,
         start: usize,
         audio: Vec<f32>,
+        /// Starts of the speech spans inside the window, seconds from its start.
+        speech_starts: Vec<f64>,
     },
     End(u64),
 }
@@ -421,20 +423,36 @@ fn decode_input(
         }
         return Err(fail(Stage::Decode, &msg).into());
     }
-    let ranges = match vad {
+    let (ranges, spans) = match vad {
         Some(v) => {
             let probs = stream.finish(v).map_err(|e| fail(Stage::Vad, &e))?;
             let spans = speech_spans(&probs, total, &s.vad);
-            plan_windows(&spans, (s.decode.max_kept_pause_s * 16_000.0) as usize)
+            (
+                plan_windows(&spans, (s.decode.max_kept_pause_s * 16_000.0) as usize),
+                spans,
+            )
         }
-        None => plan_fixed_windows(total, FIXED_WINDOW),
+        None => (plan_fixed_windows(total, FIXED_WINDOW), Vec::new()),
+    };
+    let speech_starts = |start: usize, end: usize| -> Vec<f64> {
+        spans
+            .iter()
+            .filter(|sp| sp.start >= start && sp.start < end)
+            .map(|sp| (sp.start - start) as f64 / 16_000.0)
+            .collect()
     };
     tx.send(Decoded::Begin(key, Box::new(header)))?;
 
     if keep {
         for (start, end) in ranges {
             let audio = kept[start.min(total)..end.min(total)].to_vec();
-            tx.send(Decoded::Window { key, start, audio })?;
+            let speech_starts = speech_starts(start, end);
+            tx.send(Decoded::Window {
+                key,
+                start,
+                audio,
+                speech_starts,
+            })?;
         }
     } else {
         // Pass 2: decode again and cut the windows out as the samples go by.
@@ -461,7 +479,13 @@ fn decode_input(
                         break; // the window goes on in the next chunk
                     }
                     let audio = std::mem::take(&mut current);
-                    if let Err(e) = tx.send(Decoded::Window { key, start, audio }) {
+                    let window = Decoded::Window {
+                        key,
+                        start,
+                        audio,
+                        speech_starts: speech_starts(start, end),
+                    };
+                    if let Err(e) = tx.send(window) {
                         gone = Some(e);
                         return Err(vid2text_media::Error::Invalid("stopping".into()));
                     }
@@ -477,11 +501,12 @@ fn decode_input(
             return Err(fail(Stage::Decode, &format!("second pass: {e}")).into());
         }
         // Audio shorter on the second pass than the first: flush what is there.
-        if let Some(&(start, _)) = ranges.get(next) {
+        if let Some(&(start, end)) = ranges.get(next) {
             tx.send(Decoded::Window {
                 key,
                 start,
                 audio: current,
+                speech_starts: speech_starts(start, end),
             })?;
         }
     }
@@ -627,9 +652,14 @@ fn accept(
                 emit(Outcome::Failure(f), header.info.duration_s)
             }
         },
-        Decoded::Window { key, start, audio } => {
+        Decoded::Window {
+            key,
+            start,
+            audio,
+            speech_starts,
+        } => {
             if let Some(a) = active.iter_mut().find(|a| a.key == key) {
-                a.job.push_window(start, audio);
+                a.job.push_window(start, audio, speech_starts);
             }
             true
         }

@@ -240,3 +240,40 @@ fn conditioning_on_previous_text_still_transcribes() {
     )
     .contains("example video"));
 }
+
+#[test]
+fn speech_after_a_pause_in_the_same_window_is_not_skipped() {
+    // JFK, a 1.6 s pause, then another speaker: one window (pauses up to 3 s stay inside).
+    // Whisper tends to end the window after JFK, predicting no more speech; VAD knows better.
+    let tmp = tempfile::tempdir().unwrap();
+    let joined = tmp.path().join("joined.wav");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(data("speech/en/jfk/jfk.flac"))
+        .args(["-f", "lavfi", "-t", "1.6", "-i", "anullsrc=r=16000:cl=mono", "-i"])
+        .arg(data("speech/en/librivox-pocketsphinx/ss01-0930.wav"))
+        .args([
+            "-filter_complex",
+            "[0:a]aresample=16000,aformat=channel_layouts=mono[a];[2:a]aformat=channel_layouts=mono[c];[a][1:a][c]concat=n=3:v=0:a=1[o]",
+            "-map",
+            "[o]",
+        ])
+        .arg(&joined)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tmp.path().join("out");
+    let r = run(
+        &[&joined.display().to_string()],
+        &out,
+        &["--asr-model", "tiny.en", "--beam-size", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = &documents(&out)[0];
+    assert_eq!(d["stats"]["asr_windows"], 1, "one window: {d}");
+    let text = normalize(d["text"].as_str().unwrap());
+    assert!(text.contains("your country"), "{text}");
+    assert!(text.contains("made amiable himself"), "{text}");
+    let last = d["speech"].as_array().unwrap().last().unwrap();
+    assert!(last["start"].as_f64().unwrap() > 10.0, "{last}");
+}

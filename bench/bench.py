@@ -1,0 +1,196 @@
+"""vid2text vs faster-whisper, side by side on the same inputs in the same run.
+
+    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en]
+
+Builds a deterministic corpus from ../shared/data (real speech clips joined with silence and
+music into videos, about 20 minutes of media, plus the shared videos), then runs vid2text,
+faster-whisper sequential (vad_filter=True) and faster-whisper's BatchedInferencePipeline
+(batch 8) alternately for several rounds with the same CTranslate2 model directory, compute type
+int8, beam size and thread count, and prints one table: medians of wall time, x real time, CPU
+seconds, peak RSS, WER against the references, and the ratios peer/ours.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("VID2TEXT_TEST_DATA", REPO.parent / "shared" / "data"))
+WORK = REPO / "bench" / "work"
+
+
+def sh(*args, **kw):
+    return subprocess.run([str(a) for a in args], check=True, **kw)
+
+
+def normalize(text: str) -> list:
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^\w']+", " ", text)
+    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
+    return text.split()
+
+
+def edits(ref: list, hyp: list) -> int:
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref):
+        cur = [i + 1] + [0] * len(hyp)
+        for j, h in enumerate(hyp):
+            cur[j + 1] = min(prev[j] + (r != h), prev[j + 1] + 1, cur[j] + 1)
+        prev = cur
+    return prev[-1]
+
+
+def clips():
+    """(path, reference) of every speech clip with a transcript."""
+    out = [(DATA / "speech/en/jfk/jfk.flac", (DATA / "speech/en/jfk/jfk.txt").read_text().strip())]
+    libri = DATA / "speech/en/librivox-pocketsphinx"
+    for line in (libri / "trans.txt").read_text().splitlines():
+        if line.strip():
+            name, ref = line.split(None, 1)
+            out.append((libri / f"{name}.wav", ref.strip()))
+    return out
+
+
+def build_corpus(target_s: float, files: int) -> dict:
+    """Videos of clips joined with silence and music; returns {path: reference}."""
+    corpus = WORK / "corpus"
+    manifest = corpus / "references.json"
+    if manifest.exists():
+        return json.loads(manifest.read_text())
+    corpus.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(20261125)
+    speech = clips()
+    music = DATA / "video/moviepy-chaplin.mp4"
+    refs = {}
+    for n in range(files):
+        parts, words, length, last = [], [], 0.0, None
+        while length < target_s / files:
+            # No clip twice in a row: a sentence said twice is rare in real speech, and Whisper's
+            # compression-ratio fallback (which both tools share) would dominate the timings.
+            path, ref = rng.choice([c for c in speech if c[0] != last])
+            last = path
+            parts.append(("clip", path))
+            words.append(ref)
+            length += float(subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]))
+            gap = rng.uniform(1.0, 6.0)
+            parts.append(("silence", gap))
+            length += gap
+            if rng.random() < 0.2:
+                parts.append(("clip", music))
+                length += 9.6
+        inputs, filters = [], []
+        for i, (kind, value) in enumerate(parts):
+            if kind == "clip":
+                inputs += ["-i", str(value)]
+            else:
+                inputs += ["-f", "lavfi", "-t", f"{value:.2f}", "-i", "anullsrc=r=16000:cl=mono"]
+            filters.append(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono[a{i}]")
+        concat = "".join(f"[a{i}]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=0:a=1[a]"
+        out = corpus / f"talk{n:02d}.mp4"
+        sh("ffmpeg", "-nostdin", "-v", "error", "-y", *inputs,
+           "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=10:duration={length:.2f}",
+           "-filter_complex", ";".join(filters) + ";" + concat,
+           "-map", f"{len(parts)}:v", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
+           "-c:a", "aac", "-shortest", out)
+        refs[str(out)] = " ".join(words)
+    for name in ["autoeditor-example.mp4", "moviepy-chaplin.mp4", "lhotse-big_buck_bunny_small.mp4"]:
+        dst = corpus / name
+        shutil.copy(DATA / "video" / name, dst)
+        refs[str(dst)] = None  # timed, not scored
+    manifest.write_text(json.dumps(refs, indent=1))
+    return refs
+
+
+def duration(path: str) -> float:
+    return float(subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path]))
+
+
+def timed(cmd: list, env=None) -> tuple:
+    """Runs cmd under GNU time; returns (stdout, wall s, cpu s, peak RSS MiB)."""
+    with tempfile.NamedTemporaryFile("r") as t:
+        p = subprocess.run(["/usr/bin/time", "-o", t.name, "-f", "%e %U %S %M", *map(str, cmd)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        if p.returncode != 0:
+            sys.exit(f"failed ({p.returncode}): {' '.join(map(str, cmd))}\n{p.stderr[-2000:]}")
+        wall, user, sys_, rss = t.read().split()[-4:]
+    return p.stdout, float(wall), float(user) + float(sys_), float(rss) / 1024
+
+
+def run_ours(binary, model_dir, files, beam, threads):
+    with tempfile.TemporaryDirectory() as out:
+        _, wall, cpu, rss = timed([binary, "run", "-q", *files, "-o", out, "--asr-model", model_dir,
+                                   "--beam-size", beam, "--threads", threads])
+        texts = {}
+        cat = subprocess.check_output([binary, "cat", out], text=True)
+        for line in cat.splitlines():
+            d = json.loads(line)
+            texts[d["source"]] = d["text"]
+    return texts, wall, cpu, rss
+
+
+def run_fw(python, model_dir, files, beam, threads, mode):
+    stdout, wall, cpu, rss = timed([python, REPO / "bench/fw_run.py", "--model", model_dir, "--mode", mode,
+                                    "--beam", beam, "--threads", threads, *files])
+    return json.loads(stdout), wall, cpu, rss
+
+
+def wer(refs: dict, texts: dict) -> float:
+    e = w = 0
+    for path, ref in refs.items():
+        if ref is None:
+            continue
+        r = normalize(ref)
+        e += edits(r, normalize(texts.get(path, "")))
+        w += len(r)
+    return e / w
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--beams", default="1,5")
+    ap.add_argument("--model", default="tiny.en")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--binary", default=str(REPO / "target/release/vid2text"))
+    ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
+    a = ap.parse_args()
+    models = Path(os.environ.get("VID2TEXT_MODELS", Path.home() / ".cache/vid2text/models"))
+    model_dir = str(models / "whisper" / a.model)
+    refs = build_corpus(a.minutes * 60, 4)
+    files = list(refs)
+    media_s = sum(duration(f) for f in files)
+    print(f"corpus: {len(files)} files, {media_s / 60:.1f} min of media; model {a.model}, int8, {a.threads} threads, {a.rounds} rounds", flush=True)
+    tools = {
+        "vid2text": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads),
+        "faster-whisper sequential": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "seq"),
+        "faster-whisper batched (8)": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "batched"),
+    }
+    for beam in [int(b) for b in a.beams.split(",")]:
+        results = {name: [] for name in tools}
+        for r in range(a.rounds):
+            order = list(tools)
+            if r % 2:
+                order.reverse()  # alternate who goes first
+            for name in order:
+                texts, wall, cpu, rss = tools[name](beam)
+                results[name].append((wall, cpu, rss, wer(refs, texts)))
+                print(f"  beam {beam} round {r + 1} {name}: {wall:.1f} s", file=sys.stderr, flush=True)
+        med = {n: [statistics.median(x[i] for x in v) for i in range(4)] for n, v in results.items()}
+        ours = med["vid2text"]
+        print(f"\nbeam {beam}: medians of {a.rounds} rounds")
+        print(f"| {'tool':<27} | {'wall/ours':>9} | {'wall s':>7} | {'x real time':>11} | {'CPU s':>7} | {'peak RSS MiB':>12} | {'WER %':>6} |")
+        print(f"|{'-' * 29}|{'-' * 11}|{'-' * 9}|{'-' * 13}|{'-' * 9}|{'-' * 14}|{'-' * 8}|")
+        for n, (wall, cpu, rss, w) in med.items():
+            print(f"| {n:<27} | {wall / ours[0]:>9.2f} | {wall:>7.1f} | {media_s / wall:>11.1f} | {cpu:>7.1f} | {rss:>12.0f} | {100 * w:>6.2f} |")
+
+
+if __name__ == "__main__":
+    main()

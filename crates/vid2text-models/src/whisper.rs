@@ -83,7 +83,7 @@ impl Default for DecodeConfig {
             language: None,
             language_detection_windows: 3,
             max_initial_timestamp: 1.0,
-            max_kept_pause_s: 3.0,
+            max_kept_pause_s: 10.0,
             hallucination_no_speech_threshold: 0.5,
             hallucination_logprob_threshold: -0.5,
             repetition_drop_threshold: 3.0,

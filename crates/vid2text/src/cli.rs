@@ -72,6 +72,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_vad: bool,
 
+    /// Pauses between speech up to this long stay inside one speech window (of at most 30 s of
+    /// contiguous audio); a longer pause starts a new window. Larger: fewer, fuller windows.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub max_kept_pause: f64,
+
     /// Speech probability threshold of the voice activity detector.
     #[arg(long, default_value_t = 0.5)]
     pub vad_threshold: f32,

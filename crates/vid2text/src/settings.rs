@@ -84,6 +84,9 @@ impl Settings {
         if !valid {
             bail!("--timeout and --commit-interval must be positive, --max-duration not negative");
         }
+        if !(a.max_kept_pause.is_finite() && a.max_kept_pause >= 0.0) {
+            bail!("--max-kept-pause must be a number of seconds, 0 or more");
+        }
         if !(0.0..1.0).contains(&a.vad_threshold) {
             bail!("--vad-threshold must be in [0, 1)");
         }
@@ -106,6 +109,7 @@ impl Settings {
             best_of: a.best_of,
             condition_on_previous_text: a.condition_on_previous_text,
             language,
+            max_kept_pause_s: a.max_kept_pause,
             ..DecodeConfig::default()
         };
         if a.no_temperature_fallback {

@@ -49,11 +49,6 @@ struct SourceOnly {
     source: String,
 }
 
-#[derive(Deserialize)]
-struct UriOnly {
-    uri: String,
-}
-
 impl OutDir {
     /// Opens (creating it when needed) an output directory, and removes `*.tmp` files that a
     /// killed run left behind.
@@ -191,20 +186,33 @@ impl OutDir {
                 c.documents.insert(d.source);
             }
         }
-        let fails = self.root.join("failures");
-        for name in list(&fails)? {
+        for (_, records) in self.failure_parts()? {
+            c.failures.extend(records.into_iter().map(|f| f.uri));
+        }
+        Ok(c)
+    }
+
+    /// Every failure part of OUT (all shards), in part order, with its records.
+    fn failure_parts(&self) -> Result<Vec<(PathBuf, Vec<Failure>)>> {
+        let dir = self.root.join("failures");
+        let mut parts = Vec::new();
+        for name in list(&dir)? {
             if !name.ends_with(".jsonl") {
                 continue;
             }
-            let path = fails.join(&name);
+            let path = dir.join(&name);
             let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let f: UriOnly = serde_json::from_str(line)
-                    .map_err(|e| Error::format(&path, format!("bad failure line: {e}")))?;
-                c.failures.insert(f.uri);
-            }
+            let records = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|line| {
+                    serde_json::from_str::<Failure>(line)
+                        .map_err(|e| Error::format(&path, format!("bad failure line: {e}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            parts.push((path, records));
         }
-        Ok(c)
+        Ok(parts)
     }
 
     /// Commits documents as one new part file (`docs/…jsonl.zst`); returns its path.
@@ -253,15 +261,8 @@ impl OutDir {
         let dir = self.root.join("failures");
         let mut latest: Vec<Failure> = Vec::new();
         let mut old_parts = Vec::new();
-        for name in list(&dir)? {
-            if !name.ends_with(".jsonl") {
-                continue;
-            }
-            let path = dir.join(&name);
-            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let f: Failure = serde_json::from_str(line)
-                    .map_err(|e| Error::format(&path, format!("bad failure line: {e}")))?;
+        for (path, records) in self.failure_parts()? {
+            for f in records {
                 latest.retain(|g| g.uri != f.uri);
                 latest.push(f);
             }

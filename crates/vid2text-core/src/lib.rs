@@ -15,3 +15,9 @@ pub use error::{Error, Result};
 
 /// vid2text's version, written into every document's `pipeline.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `x` rounded to `digits` decimals (document numbers stay short and stable).
+pub fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}

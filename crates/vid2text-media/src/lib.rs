@@ -327,20 +327,6 @@ pub fn is_media(path: &Path) -> bool {
     }
 }
 
-/// Decoded audio: 16 kHz mono samples in [-1, 1].
-#[derive(Debug, Clone, Default)]
-pub struct Audio {
-    pub samples: Vec<f32>,
-    /// What FFmpeg said on stderr while still succeeding (e.g. `partial file`), one line.
-    pub warnings: String,
-}
-
-impl Audio {
-    pub fn duration_s(&self) -> f64 {
-        self.samples.len() as f64 / SAMPLE_RATE as f64
-    }
-}
-
 fn decode_args(input: &str, max_duration_s: Option<f64>) -> Vec<String> {
     let mut args: Vec<String> = [
         "-nostdin",
@@ -381,20 +367,6 @@ fn decode_args(input: &str, max_duration_s: Option<f64>) -> Vec<String> {
     args
 }
 
-/// Decodes the first audio stream of an input to 16 kHz mono (FFmpeg downmixes every channel
-/// layout and resamples every rate) into memory. `max_duration_s` truncates the decode.
-pub fn decode_audio(input: &str, limit: Duration, max_duration_s: Option<f64>) -> Result<Audio> {
-    let mut samples = Vec::new();
-    let end = decode_audio_stream(input, limit, max_duration_s, &mut |chunk| {
-        samples.extend_from_slice(chunk);
-        Ok(())
-    })?;
-    Ok(Audio {
-        samples,
-        warnings: end.warnings,
-    })
-}
-
 /// How a streamed decode ended.
 #[derive(Debug, Clone, Default)]
 pub struct StreamEnd {
@@ -404,7 +376,8 @@ pub struct StreamEnd {
     pub warnings: String,
 }
 
-/// Decodes like [`decode_audio`] but hands the samples to `on_chunk` as they arrive (chunks of
+/// Decodes the first audio stream of an input to 16 kHz mono (FFmpeg downmixes every channel
+/// layout and resamples every rate; `max_duration_s` truncates) and hands the samples to `on_chunk` as they arrive (chunks of
 /// at most 32768 samples), so that memory does not grow with the input's length. An error from
 /// `on_chunk` stops the decode and is returned. The time limit covers FFmpeg's own time: time
 /// spent inside `on_chunk` (a consumer applying backpressure) does not count.

@@ -57,19 +57,6 @@ impl SileroVad {
         Ok(SileroVad { session })
     }
 
-    /// Speech probability of each 512-sample frame of `audio` (16 kHz mono).
-    pub fn probabilities(&mut self, audio: &[f32]) -> Result<Vec<f32>> {
-        let mut stream = VadStream::new();
-        stream.push(self, audio)?;
-        stream.finish(self)
-    }
-
-    /// Speech spans of `audio`.
-    pub fn speech(&mut self, audio: &[f32], config: &VadConfig) -> Result<Vec<SpeechSpan>> {
-        let probs = self.probabilities(audio)?;
-        Ok(speech_spans(&probs, audio.len(), config))
-    }
-
     /// One model step: `input` is CONTEXT + WINDOW samples, `state` is replaced.
     fn step(&mut self, input: &[f32], state: &mut Vec<f32>) -> Result<f32> {
         let x =
@@ -88,9 +75,8 @@ impl SileroVad {
     }
 }
 
-/// Speech probabilities of audio that arrives in pieces (a streamed decode): the same frames and
-/// values as [`SileroVad::probabilities`] over the whole audio, in memory that does not grow
-/// with the audio (4 bytes per 32 ms frame).
+/// Speech probability of each 512-sample (32 ms) frame of 16 kHz audio that arrives in pieces
+/// (a streamed decode), in memory that does not grow with the audio (4 bytes per frame).
 pub struct VadStream {
     state: Vec<f32>,
     /// Last CONTEXT samples of the previous frame, then the frame being filled.

@@ -17,6 +17,8 @@ use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptio
 
 use crate::mel::{MelExtractor, HOP, N_FRAMES, N_SAMPLES};
 use crate::tokenizer::Vocab;
+use vid2text_core::round;
+
 use crate::{Error, Result, SpeechSpan};
 
 /// Seconds per timestamp token and per encoder position pair.
@@ -813,11 +815,6 @@ impl Transcription {
             self.windows[window].audio = Vec::new(); // free the samples
         }
     }
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
 }
 
 #[cfg(test)]

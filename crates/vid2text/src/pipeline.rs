@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vid2text_core::doc::{AudioInfo, Document, Failure, PipelineInfo, SpeechSegment, Stage, Stats};
 use vid2text_core::input::{self, Input, Location};
 use vid2text_core::outdir::OutDir;
+use vid2text_core::round;
 use vid2text_core::subtitles;
 use vid2text_media::MediaInfo;
 use vid2text_models::vad::{onnx_environment, speech_spans, SileroVad, VadStream};
@@ -89,7 +90,7 @@ fn peak_rss_mib() -> f64 {
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
-        .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+        .map(|kb| round(kb / 1024.0, 1))
         .unwrap_or(0.0)
 }
 
@@ -738,11 +739,6 @@ pub fn render_text(speech: &[SpeechSegment]) -> String {
     text
 }
 
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
-}
-
 #[derive(Default)]
 struct Written {
     documents: usize,
@@ -778,7 +774,7 @@ fn write_outcomes(
                 w.media_s += media_s;
                 match outcome {
                     Outcome::Document(doc) => {
-                        let mut doc = *doc;
+                        let doc = *doc;
                         if let Err(e) = write_subtitles(&out, s, &doc) {
                             if e.is_fatal_io() {
                                 return Err(e.into());
@@ -789,7 +785,6 @@ fn write_outcomes(
                         } else {
                             w.documents += 1;
                             w.speech_s += doc.stats.speech_s;
-                            doc.meta.retain(|_, _| true);
                             docs.push(doc);
                         }
                     }

@@ -10,6 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use wait_timeout::ChildExt;
 
+mod video;
+pub use video::{extract_subtitles, keyframes, Cue, Frame, KeyframeOptions, KeyframesEnd};
+
 /// Sample rate of the decoded audio, the one Whisper and Silero VAD expect.
 pub const SAMPLE_RATE: u32 = 16_000;
 
@@ -43,8 +46,27 @@ pub struct MediaInfo {
     pub format: String,
     pub audio: Vec<AudioStream>,
     pub video: Vec<VideoStream>,
-    /// Subtitle streams: codec names.
-    pub subtitles: Vec<String>,
+    pub subtitles: Vec<SubtitleStream>,
+}
+
+/// A subtitle stream of the container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubtitleStream {
+    pub index: u32,
+    pub codec: String,
+    /// The stream's `language` tag, when it has one (ISO 639-2 in most containers).
+    pub language: Option<String>,
+}
+
+impl SubtitleStream {
+    /// Whether FFmpeg can turn the stream into text: bitmap subtitles (PGS, DVD, DVB, XSUB)
+    /// are pictures and would need OCR.
+    pub fn is_text(&self) -> bool {
+        !matches!(
+            self.codec.as_str(),
+            "hdmv_pgs_subtitle" | "dvd_subtitle" | "dvb_subtitle" | "xsub" | "dvb_teletext"
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +127,8 @@ struct ProbeStream {
     duration: Option<String>,
     #[serde(default)]
     disposition: std::collections::HashMap<String, i64>,
+    #[serde(default)]
+    tags: std::collections::HashMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +158,20 @@ fn run_streaming<S: AsRef<std::ffi::OsStr>>(
     limit: Duration,
     on_bytes: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<String> {
+    run_streaming_lines(program, args, limit, on_bytes, None)
+}
+
+/// Takes each stderr line of a child; true when the line is data (kept out of the warnings).
+pub(crate) type StderrLines = Box<dyn FnMut(&str) -> bool + Send>;
+
+/// [`run_streaming`], with every stderr line also offered to `on_stderr` as it arrives.
+pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>>(
+    program: &'static str,
+    args: &[S],
+    limit: Duration,
+    on_bytes: &mut dyn FnMut(&[u8]) -> Result<()>,
+    on_stderr: Option<StderrLines>,
+) -> Result<String> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -143,7 +181,10 @@ fn run_streaming<S: AsRef<std::ffi::OsStr>>(
         .map_err(|source| Error::Spawn { program, source })?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
-    let err_reader = std::thread::spawn(move || tail_of(&mut stderr, 8192));
+    let err_reader = std::thread::spawn(move || match on_stderr {
+        None => tail_of(&mut stderr, 8192),
+        Some(f) => lines_tail(&mut stderr, 8192, f),
+    });
     let clock = std::sync::Arc::new(std::sync::Mutex::new(ConsumerClock::default()));
     let watch = std::sync::Arc::clone(&clock);
     let started = std::time::Instant::now();
@@ -224,6 +265,28 @@ fn tail_of(r: &mut impl Read, keep: usize) -> Vec<u8> {
     tail
 }
 
+/// Reads a stream line by line, offering each line to `on_line`; keeps the last `keep` bytes of
+/// the lines it does not take.
+fn lines_tail(r: &mut impl Read, keep: usize, mut on_line: StderrLines) -> Vec<u8> {
+    let mut tail = Vec::new();
+    let mut reader = std::io::BufReader::new(r);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match std::io::BufRead::read_until(&mut reader, b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if !on_line(&String::from_utf8_lossy(&line)) {
+            tail.extend_from_slice(&line);
+            if tail.len() > 2 * keep {
+                tail.drain(..tail.len() - keep);
+            }
+        }
+    }
+    tail
+}
+
 /// The last meaningful lines of FFmpeg's stderr, joined into one line.
 fn last_lines(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
@@ -297,7 +360,11 @@ pub fn probe(input: &str, limit: Duration) -> Result<MediaInfo> {
                 height: s.height.unwrap_or(0),
                 attached_pic: s.disposition.get("attached_pic").copied().unwrap_or(0) != 0,
             }),
-            Some("subtitle") => info.subtitles.push(codec),
+            Some("subtitle") => info.subtitles.push(SubtitleStream {
+                index: s.index,
+                codec,
+                language: s.tags.get("language").cloned().filter(|l| l != "und"),
+            }),
             _ => {}
         }
     }

@@ -4,9 +4,14 @@
 //! - [`mel`]: Whisper's log-mel spectrogram (pure Rust).
 //! - [`vad`] (feature `vad`): Silero VAD through ONNX Runtime (`ort`, loaded at run time).
 //! - [`whisper`] (feature `whisper`): Whisper through CTranslate2 (`ct2rs`), our long-form loop.
+//! - [`ocr`] (feature `ocr`): PP-OCRv4 text detection and recognition through ONNX Runtime;
+//!   [`ocr_image`] holds its image work (pure Rust).
 //! - [`registry`]: where models live and how names resolve to directories.
 
 pub mod mel;
+#[cfg(feature = "ocr")]
+pub mod ocr;
+pub mod ocr_image;
 pub mod registry;
 pub mod tokenizer;
 #[cfg(feature = "vad")]
@@ -31,4 +36,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct SpeechSpan {
     pub start: usize,
     pub end: usize,
+}
+
+/// The ONNX Runtime environment, from the `libonnxruntime.so` the set-up script installed
+/// (loaded at run time: no CDN download at build time). Once per process.
+#[cfg(any(feature = "vad", feature = "ocr"))]
+pub fn onnx_environment(lib: &std::path::Path) -> Result<ort::environment::Environment> {
+    ort::init_from(lib)
+        .map_err(|e| Error::Load(format!("{}: {e}", lib.display())))?
+        .with_name("vid2text")
+        .build()
+        .map_err(|e| Error::Load(format!("{}: {e}", lib.display())))
 }

@@ -61,6 +61,20 @@ pub fn silero_vad(models: &Path) -> Result<PathBuf> {
     require(models.join("vad").join("silero_vad.onnx"), "Silero VAD")
 }
 
+/// PP-OCRv4 detection and recognition models.
+pub fn ocr_models(models: &Path) -> Result<(PathBuf, PathBuf)> {
+    Ok((
+        require(
+            models.join("ocr/ch_PP-OCRv4_det_infer.onnx"),
+            "PP-OCRv4 detection",
+        )?,
+        require(
+            models.join("ocr/ch_PP-OCRv4_rec_infer.onnx"),
+            "PP-OCRv4 recognition",
+        )?,
+    ))
+}
+
 pub fn onnxruntime(models: &Path) -> Result<PathBuf> {
     require(
         models.join("onnxruntime").join("libonnxruntime.so"),

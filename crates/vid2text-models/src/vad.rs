@@ -5,6 +5,7 @@ use std::path::Path;
 use ort::session::Session;
 use ort::value::Tensor;
 
+pub use crate::onnx_environment;
 pub use crate::SpeechSpan;
 use crate::{Error, Result};
 
@@ -237,15 +238,6 @@ pub fn speech_spans(probs: &[f32], audio_len: usize, c: &VadConfig) -> Vec<Speec
         }
     }
     spans
-}
-
-/// Loads ONNX Runtime from `libonnxruntime.so` (once per process) and makes an environment.
-pub fn onnx_environment(lib: &Path) -> Result<ort::environment::Environment> {
-    ort::init_from(lib)
-        .map_err(|e| Error::Load(format!("{}: {e}", lib.display())))?
-        .with_name("vid2text")
-        .build()
-        .map_err(|e| Error::Load(format!("{}: {e}", lib.display())))
 }
 
 #[cfg(test)]

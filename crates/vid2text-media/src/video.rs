@@ -1,0 +1,407 @@
+//! Pictures and text streams: keyframes sampled by FFmpeg (scene changes and a fixed interval,
+//! scaled inside FFmpeg to a bounded size) and embedded text subtitle streams.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::{run_streaming, run_streaming_lines, Error, Result};
+
+/// How keyframes are sampled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyframeOptions {
+    /// A frame at least this often (seconds), whatever the scene score: slides and timecodes
+    /// change without a cut.
+    pub interval_s: f64,
+    /// FFmpeg scene-change score (0..1) above which a frame is taken at once.
+    pub scene_threshold: f64,
+    /// Frames are scaled (keeping their aspect) to fit in a square of this side.
+    pub max_side: u32,
+    /// The video is first thinned to this many frames per second, so scene scores and scaling
+    /// cost little on 60 fps sources; cuts are placed to within 1/`sample_fps` s.
+    pub sample_fps: f64,
+    /// Only this many seconds from the start.
+    pub max_duration_s: Option<f64>,
+}
+
+impl Default for KeyframeOptions {
+    fn default() -> Self {
+        KeyframeOptions {
+            interval_s: 1.0,
+            scene_threshold: 0.3,
+            max_side: 1280,
+            sample_fps: 4.0,
+            max_duration_s: None,
+        }
+    }
+}
+
+/// One sampled frame: packed RGB, 3 bytes a pixel, rows top to bottom.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Seconds from the start of the media.
+    pub t: f64,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+/// How a keyframe stream ended.
+#[derive(Debug, Clone, Default)]
+pub struct KeyframesEnd {
+    pub frames: u64,
+    pub warnings: String,
+}
+
+fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
+    let m = o.max_side.max(32);
+    let filter = format!(
+        "fps={fps},scale=w='min({m},iw)':h='min({m},ih)':force_original_aspect_ratio=decrease,\
+         select='isnan(prev_selected_t)+gte(t-prev_selected_t,{interval})+gt(scene,{scene})',\
+         showinfo",
+        fps = o.sample_fps,
+        interval = o.interval_s.max(0.05) - 0.5 / o.sample_fps,
+        scene = o.scene_threshold,
+    );
+    let mut args: Vec<String> = [
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-threads",
+        "1",
+        "-i",
+        input,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(max) = o.max_duration_s {
+        args.extend(["-t".to_string(), format!("{max:.3}")]);
+    }
+    args.extend(
+        [
+            "-map",
+            "0:V:0",
+            "-an",
+            "-sn",
+            "-dn",
+            "-vf",
+            &filter,
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "image2pipe",
+            "-c:v",
+            "ppm",
+            "-pix_fmt",
+            "rgb24",
+            "pipe:1",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args
+}
+
+/// The `pts_time` of a `showinfo` frame line.
+fn showinfo_time(line: &str) -> Option<f64> {
+    if !line.contains("Parsed_showinfo") || !line.contains(" n:") {
+        return None;
+    }
+    let rest = &line[line.find("pts_time:")? + "pts_time:".len()..];
+    let value = rest.split_whitespace().next()?;
+    value.parse::<f64>().ok().filter(|t| t.is_finite())
+}
+
+/// A binary PPM (P6) stream cut into frames as bytes arrive.
+#[derive(Default)]
+struct PpmStream {
+    buf: Vec<u8>,
+}
+
+impl PpmStream {
+    /// Appends bytes; returns the complete frames (width, height, RGB).
+    fn push(&mut self, data: &[u8]) -> Result<Vec<(u32, u32, Vec<u8>)>> {
+        self.buf.extend_from_slice(data);
+        let mut frames = Vec::new();
+        while let Some((w, h, header)) = parse_ppm_header(&self.buf)? {
+            let size = w as usize * h as usize * 3;
+            if self.buf.len() < header + size {
+                break;
+            }
+            let rgb = self.buf[header..header + size].to_vec();
+            self.buf.drain(..header + size);
+            frames.push((w, h, rgb));
+        }
+        Ok(frames)
+    }
+}
+
+/// `Some((width, height, header length))` once a whole header is in `buf`.
+fn parse_ppm_header(buf: &[u8]) -> Result<Option<(u32, u32, usize)>> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    if &buf[..2] != b"P6" {
+        return Err(Error::Invalid("keyframes: FFmpeg did not write PPM".into()));
+    }
+    let mut fields = [0u64; 3];
+    let mut pos = 2;
+    for field in &mut fields {
+        while pos < buf.len() && buf[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        let start = pos;
+        while pos < buf.len() && buf[pos].is_ascii_digit() {
+            pos += 1;
+        }
+        if pos == buf.len() {
+            return Ok(None);
+        }
+        if pos == start || pos - start > 9 {
+            return Err(Error::Invalid("keyframes: malformed PPM header".into()));
+        }
+        *field = std::str::from_utf8(&buf[start..pos])
+            .expect("digits")
+            .parse()
+            .expect("digits");
+    }
+    // One whitespace byte ends the header.
+    let [w, h, max] = fields;
+    if max != 255 || w == 0 || h == 0 || w * h > 64 << 20 {
+        return Err(Error::Invalid(format!(
+            "keyframes: unexpected PPM frame {w}x{h}, maxval {max}"
+        )));
+    }
+    Ok(Some((w as u32, h as u32, pos + 1)))
+}
+
+/// Samples keyframes of an input's first video stream and hands them to `on_frame` in time
+/// order. FFmpeg thins the video to `sample_fps`, scales it to fit `max_side`, and keeps a frame
+/// when the scene changes or `interval_s` has passed since the last one kept. An error from
+/// `on_frame` stops FFmpeg and is returned; the time limit covers FFmpeg's own time.
+pub fn keyframes(
+    input: &str,
+    options: &KeyframeOptions,
+    limit: Duration,
+    on_frame: &mut dyn FnMut(Frame) -> Result<()>,
+) -> Result<KeyframesEnd> {
+    let (tx, rx) = mpsc::channel::<f64>();
+    let on_stderr = Box::new(move |line: &str| match showinfo_time(line) {
+        Some(t) => {
+            let _ = tx.send(t);
+            true
+        }
+        // showinfo's second line per frame, and FFmpeg's stream listing at `info` level.
+        None => {
+            line.contains("Parsed_showinfo")
+                || line.starts_with("  ")
+                || line.starts_with("Input #")
+                || line.starts_with("Output #")
+                || line.starts_with("Stream mapping")
+                || line.starts_with("Press [q]")
+        }
+    });
+    let mut ppm = PpmStream::default();
+    let mut frames = 0u64;
+    let warnings = run_streaming_lines(
+        "ffmpeg",
+        &keyframe_args(input, options),
+        limit,
+        &mut |data| {
+            for (width, height, rgb) in ppm.push(data)? {
+                // showinfo logs a frame before the encoder writes it.
+                let t = rx.recv_timeout(Duration::from_secs(30)).map_err(|_| {
+                    Error::Invalid("keyframes: no timestamp from FFmpeg for a frame".into())
+                })?;
+                frames += 1;
+                on_frame(Frame {
+                    t,
+                    width,
+                    height,
+                    rgb,
+                })?;
+            }
+            Ok(())
+        },
+        Some(on_stderr),
+    )?;
+    if !ppm.buf.is_empty() {
+        return Err(Error::Invalid(format!(
+            "keyframes: FFmpeg output ended inside a frame ({} bytes)",
+            ppm.buf.len()
+        )));
+    }
+    Ok(KeyframesEnd { frames, warnings })
+}
+
+/// One subtitle cue: times in seconds, text with markup removed (lines joined by `\n`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cue {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+}
+
+/// Converts one text subtitle stream (by its container index) to cues, through FFmpeg's SRT
+/// encoder: every text format FFmpeg reads (mov_text, SubRip, WebVTT, ASS/SSA, ...) works.
+pub fn extract_subtitles(
+    input: &str,
+    stream_index: u32,
+    max_duration_s: Option<f64>,
+    limit: Duration,
+) -> Result<Vec<Cue>> {
+    let mut args: Vec<String> = [
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-i",
+        input,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(max) = max_duration_s {
+        args.extend(["-t".to_string(), format!("{max:.3}")]);
+    }
+    args.extend(
+        ["-map", &format!("0:{stream_index}"), "-f", "srt", "pipe:1"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let mut out = Vec::new();
+    run_streaming("ffmpeg", &args, limit, &mut |b| {
+        if out.len() + b.len() > 64 << 20 {
+            return Err(Error::Invalid("subtitle stream over 64 MiB".into()));
+        }
+        out.extend_from_slice(b);
+        Ok(())
+    })?;
+    Ok(parse_srt(&String::from_utf8_lossy(&out)))
+}
+
+/// Parses SubRip text as FFmpeg writes it; cues without text are dropped.
+pub fn parse_srt(srt: &str) -> Vec<Cue> {
+    let srt = srt.replace("\r\n", "\n");
+    let mut cues = Vec::new();
+    for block in srt.split("\n\n") {
+        let mut lines = block.lines().skip_while(|l| !l.contains("-->"));
+        let Some(timing) = lines.next() else { continue };
+        let mut parts = timing.split("-->");
+        let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let (Some(start), Some(end)) = (
+            srt_time(a),
+            srt_time(b.split_whitespace().next().unwrap_or("")),
+        ) else {
+            continue;
+        };
+        let text: Vec<String> = lines
+            .map(strip_markup)
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !text.is_empty() {
+            cues.push(Cue {
+                start,
+                end: end.max(start),
+                text: text.join("\n"),
+            });
+        }
+    }
+    cues
+}
+
+/// `HH:MM:SS,mmm` (or with a dot) in seconds.
+fn srt_time(s: &str) -> Option<f64> {
+    let s = s.trim().replace(',', ".");
+    let mut total = 0.0;
+    for part in s.split(':') {
+        let v: f64 = part.parse().ok()?;
+        if !v.is_finite() || v < 0.0 {
+            return None;
+        }
+        total = total * 60.0 + v;
+    }
+    Some(total)
+}
+
+/// Removes HTML-like tags (`<i>`, `<font ...>`) and ASS override blocks (`{\an8}`).
+fn strip_markup(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut depth: Option<char> = None;
+    for c in line.chars() {
+        match (depth, c) {
+            (None, '<') => depth = Some('>'),
+            (None, '{') => depth = Some('}'),
+            (Some(close), c) if c == close => depth = None,
+            (Some(_), _) => {}
+            (None, c) => out.push(c),
+        }
+    }
+    out.replace("\\N", " ").replace("\\h", " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppm_frames_split_across_reads() {
+        let mut data = Vec::new();
+        for v in [7u8, 9] {
+            data.extend_from_slice(b"P6\n2 1\n255\n");
+            data.extend_from_slice(&[v; 6]);
+        }
+        let mut s = PpmStream::default();
+        let mut got = Vec::new();
+        for b in data.chunks(3) {
+            got.extend(s.push(b).unwrap());
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], (2, 1, vec![7; 6]));
+        assert_eq!(got[1], (2, 1, vec![9; 6]));
+        assert!(s.buf.is_empty());
+        assert!(PpmStream::default().push(b"GIF89a").is_err());
+        assert!(PpmStream::default().push(b"P6\n2 1\n65535\n").is_err());
+    }
+
+    #[test]
+    fn showinfo_lines() {
+        let l = "[Parsed_showinfo_3 @ 0x55d0c] n:   4 pts:     40 pts_time:10      duration:1 fmt:rgb24";
+        assert_eq!(showinfo_time(l), Some(10.0));
+        assert_eq!(
+            showinfo_time("[Parsed_showinfo_3 @ 0x55] n:   0 pts: 3 pts_time:0.75 x"),
+            Some(0.75)
+        );
+        assert_eq!(
+            showinfo_time("[Parsed_showinfo_3 @ 0x55]   side data - display matrix"),
+            None
+        );
+    }
+
+    #[test]
+    fn srt_is_parsed_without_markup() {
+        let srt = "1\r\n00:00:00,000 --> 00:00:01,000\r\noop\r\n\r\n2\n00:00:01,000 --> 00:00:02,500\n<i>boop</i> {\\an8}beep\nline two\n\n3\n00:01:00,000 --> 00:01:01,000\n<b></b>\n\n";
+        let cues = parse_srt(srt);
+        assert_eq!(
+            cues,
+            vec![
+                Cue {
+                    start: 0.0,
+                    end: 1.0,
+                    text: "oop".into()
+                },
+                Cue {
+                    start: 1.0,
+                    end: 2.5,
+                    text: "boop beep\nline two".into()
+                },
+            ]
+        );
+        assert!(parse_srt("garbage\n\n-->\n\n").is_empty());
+    }
+}

@@ -24,7 +24,7 @@ done
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- system packages
-apt_packages=(ffmpeg cmake pkg-config build-essential python3 python3-pip ca-certificates curl espeak-ng)
+apt_packages=(ffmpeg cmake pkg-config build-essential python3 python3-pip ca-certificates curl espeak-ng fonts-dejavu-core)
 if [ "$only_models" = 0 ]; then
   missing=()
   for p in "${apt_packages[@]}"; do

@@ -22,6 +22,9 @@ pub struct Document {
     /// What was written on screen (OCR of keyframes).
     #[serde(default)]
     pub screen_text: Vec<ScreenText>,
+    /// The cues of the input's embedded text subtitle streams, in time order.
+    #[serde(default)]
+    pub subtitles: Vec<SubtitleCue>,
     pub stats: Stats,
     pub pipeline: PipelineInfo,
     /// Columns of the manifest line this input came from, other than `uri` and `id`.
@@ -50,6 +53,19 @@ pub struct ScreenText {
     pub confidence: f64,
 }
 
+/// One cue of an embedded subtitle stream (markup removed; lines joined by `\n`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubtitleCue {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    /// Index of the stream in the container.
+    pub stream: u32,
+    /// The stream's language tag, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Stats {
     /// Seconds of audio that voice activity detection kept as speech.
@@ -70,6 +86,15 @@ pub struct Stats {
     /// Whether the input had a video stream.
     #[serde(default)]
     pub has_video: bool,
+    /// Keyframes sampled from the video (scene changes and the fixed interval).
+    #[serde(default)]
+    pub keyframes: u64,
+    /// Keyframes that went through OCR; the others were near-identical to the last one read.
+    #[serde(default)]
+    pub ocr_frames: u64,
+    /// Subtitle streams that are pictures (PGS, DVD, DVB), by codec: not turned into text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_subtitle_streams: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -106,6 +131,10 @@ pub enum Stage {
     Vad,
     /// Whisper.
     Asr,
+    /// Keyframe sampling and OCR.
+    Ocr,
+    /// Embedded subtitle streams.
+    Subtitles,
     /// Writing sidecar outputs.
     Write,
 }
@@ -120,6 +149,8 @@ impl Stage {
             Stage::Decode => "decode",
             Stage::Vad => "vad",
             Stage::Asr => "asr",
+            Stage::Ocr => "ocr",
+            Stage::Subtitles => "subtitles",
             Stage::Write => "write",
         }
     }

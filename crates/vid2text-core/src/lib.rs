@@ -1,16 +1,21 @@
 //! vid2text-core: the plain data that flows between vid2text's stages and the parts of the
 //! pipeline that need no native model libraries: input discovery and manifests, the document
-//! format, text utilities (WER, compression ratio), subtitle writers and the output-directory
+//! format, text utilities (WER, compression ratio), screen-text spans, rendering of the training
+//! text, subtitle writers and the output-directory
 //! commit protocol.
 
 pub mod doc;
 pub mod error;
 pub mod input;
 pub mod outdir;
+pub mod render;
+pub mod screen;
 pub mod subtitles;
 pub mod text;
 
-pub use doc::{Document, Failure, PipelineInfo, ScreenText, SpeechSegment, Stage, Stats};
+pub use doc::{
+    Document, Failure, PipelineInfo, ScreenText, SpeechSegment, Stage, Stats, SubtitleCue,
+};
 pub use error::{Error, Result};
 
 /// vid2text's version, written into every document's `pipeline.version`.

@@ -450,6 +450,7 @@ mod tests {
             text: "hello".into(),
             speech: vec![],
             screen_text: vec![],
+            subtitles: vec![],
             stats: Stats::default(),
             pipeline: PipelineInfo::default(),
             meta: Default::default(),

@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Turn videos into clean text for training language models",
     long_about = "Turn videos into clean text for training language models: what is said (Whisper speech \
-recognition) in every video of a directory or manifest, one JSON document per video, committed \
-atomically into an output directory that a rerun resumes.",
+recognition), what is written on screen (PP-OCR of keyframes) and embedded subtitles, in every \
+video of a directory or manifest, one JSON document per video, committed atomically into an \
+output directory that a rerun resumes.",
     rename_all = "kebab-case"
 )]
 pub struct Cli {
@@ -101,6 +102,41 @@ pub struct RunArgs {
     /// Inputs decoded (FFmpeg + VAD) in parallel ahead of speech recognition.
     #[arg(long, default_value_t = 2)]
     pub decode_workers: usize,
+
+    /// Do not read text on screen (keyframe OCR). Embedded subtitle streams are still read.
+    #[arg(long)]
+    pub no_ocr: bool,
+
+    /// Which sources make up each document's `text`: `all` (speech, <screen> and <subtitle>
+    /// blocks in time order), `speech`, or a comma-separated list of speech, screen, subtitles.
+    /// The spans themselves are always in the document.
+    #[arg(long, default_value = "all", value_name = "SOURCES")]
+    pub text_format: String,
+
+    /// A keyframe is read at least this often (seconds), besides scene changes.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub keyframe_interval: f64,
+
+    /// FFmpeg scene-change score (0-1) above which a frame is read at once.
+    #[arg(long, default_value_t = 0.3)]
+    pub scene_threshold: f64,
+
+    /// Keyframes are scaled inside FFmpeg to fit a square of this many pixels.
+    #[arg(long, default_value_t = 1280, value_name = "PIXELS")]
+    pub keyframe_size: u32,
+
+    /// Lines that OCR reads with a lower mean character probability are dropped. Higher than
+    /// RapidOCR's 0.5: foliage, fabric and logos in video frames read as text at 0.5-0.75.
+    #[arg(long, default_value_t = 0.8)]
+    pub ocr_min_confidence: f32,
+
+    /// Inputs whose keyframes are read in parallel (each worker runs FFmpeg and OCR).
+    #[arg(long, default_value_t = 1)]
+    pub ocr_workers: usize,
+
+    /// ONNX Runtime threads per OCR worker.
+    #[arg(long, default_value_t = 1)]
+    pub ocr_threads: usize,
 
     /// Time limit in seconds for probing and for decoding one input.
     #[arg(long, default_value_t = 900.0, value_name = "SECS")]

@@ -2,12 +2,16 @@
 //!
 //! ```text
 //! discover ─► [decode workers: ffprobe, sha256, ffmpeg → 16 kHz PCM, Silero VAD] ─► ASR (main thread:
-//!             Whisper, windows of several videos batched per call) ─► writer (subtitles, commit parts)
+//!        │    Whisper, windows of several videos batched per call) ───────────────┐
+//!        └──► [visual workers: subtitle streams; ffmpeg keyframes → PP-OCR] ───────┴─► writer (join,
+//!                                                                         render text, commit parts)
 //! ```
 //!
-//! Bounded channels keep memory flat: at most a few decoded inputs wait for the ASR stage.
+//! Bounded channels keep memory flat: at most a few decoded inputs wait for the ASR stage, and a
+//! decode worker hands an input to the visual workers only when one is free, so OCR and ASR of
+//! different inputs overlap. The writer joins each input's transcript with its screen text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,12 +19,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use vid2text_core::doc::{AudioInfo, Document, Failure, PipelineInfo, SpeechSegment, Stage, Stats};
+use vid2text_core::doc::SubtitleCue;
+use vid2text_core::doc::{AudioInfo, Document, Failure, PipelineInfo, ScreenText, Stage, Stats};
 use vid2text_core::input::{self, Input, Location};
 use vid2text_core::outdir::OutDir;
+use vid2text_core::render;
 use vid2text_core::round;
+use vid2text_core::screen::ScreenTracker;
 use vid2text_core::subtitles;
 use vid2text_media::MediaInfo;
+use vid2text_models::ocr::OcrEngine;
+use vid2text_models::ocr_image::{RgbImage, Thumbnail};
 use vid2text_models::vad::{onnx_environment, speech_spans, SileroVad, VadStream};
 use vid2text_models::whisper::{
     plan_fixed_windows, plan_windows, Transcript, Transcription, WhisperModel,
@@ -110,13 +119,16 @@ struct Header {
     id: String,
     info: MediaInfo,
     truncated_s: Option<f64>,
+    /// The key its visual result will come under, when it was sent to the visual workers.
+    visual: Option<u64>,
 }
 
 /// What decode workers send to the ASR stage. Messages of one input carry its key and come in
 /// order: `Begin`, its windows, `End`. Windows stream, so a long input never sits in memory whole.
 enum Decoded {
-    /// The input failed before any window was sent.
-    Failed(Failure),
+    /// The input failed before any window was sent (a visual result may still come, under
+    /// the key given).
+    Failed(Failure, Option<u64>),
     Begin(u64, Box<Header>),
     Window {
         key: u64,
@@ -135,10 +147,33 @@ const KEEP_SAMPLES: usize = 10 * 60 * 16_000;
 /// Without VAD, windows of this many samples (10 min) are walked 30 s at a time.
 const FIXED_WINDOW: usize = 10 * 60 * 16_000;
 
-/// What the writer receives.
+/// What the writer receives. A document or failure from the ASR stage that names a key waits
+/// for the visual result of that key (and the other way round).
 enum Outcome {
-    Document(Box<Document>),
-    Failure(Failure),
+    Document(Box<Document>, Option<u64>),
+    Failure(Failure, Option<u64>),
+    Visual(u64, Result<Box<Visual>, Failure>),
+}
+
+/// An input for the visual workers.
+struct VisualJob {
+    key: u64,
+    uri: String,
+    /// Local path FFmpeg reads.
+    target: String,
+    info: MediaInfo,
+    /// A downloaded input stays until both stages are done with it.
+    _download: Option<Arc<RemoveOnDrop>>,
+}
+
+/// What the visual workers found in one input.
+#[derive(Default)]
+struct Visual {
+    screen_text: Vec<ScreenText>,
+    subtitles: Vec<SubtitleCue>,
+    keyframes: u64,
+    ocr_frames: u64,
+    skipped_subtitle_streams: Vec<String>,
 }
 
 /// Errors that stop a run (exit 2), as opposed to per-input failures.
@@ -158,6 +193,15 @@ pub fn run(settings: Settings) -> Result<Summary> {
     for _ in 0..settings.decode_workers {
         vads.push(match (&onnx, &settings.vad_model) {
             (Some(env), Some(model)) => Some(SileroVad::load(model, env)?),
+            _ => None,
+        });
+    }
+    let mut ocrs = Vec::new();
+    for _ in 0..settings.ocr_workers {
+        ocrs.push(match (&onnx, &settings.ocr_models) {
+            (Some(env), Some((det, rec))) => {
+                Some(OcrEngine::load(det, rec, env, settings.ocr_threads)?)
+            }
             _ => None,
         });
     }
@@ -210,6 +254,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     let (input_tx, input_rx) = bounded::<Input>(settings.decode_workers * 2);
     let (prep_tx, prep_rx) = bounded::<Decoded>(settings.decode_workers.max(2));
     let (out_tx, out_rx) = bounded::<(Outcome, f64)>(256);
+    let (visual_tx, visual_rx) = bounded::<VisualJob>(settings.ocr_workers);
 
     let writer = {
         let settings = Arc::clone(&settings);
@@ -220,7 +265,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
             .expect("spawn writer")
     };
     for f in early_failures {
-        let _ = out_tx.send((Outcome::Failure(f), 0.0));
+        let _ = out_tx.send((Outcome::Failure(f, None), 0.0));
     }
     let feeder = std::thread::Builder::new()
         .name("feeder".into())
@@ -232,11 +277,34 @@ pub fn run(settings: Settings) -> Result<Summary> {
             }
         })
         .expect("spawn feeder");
+    let mut visuals = Vec::new();
+    for (n, ocr) in ocrs.into_iter().enumerate() {
+        let settings = Arc::clone(&settings);
+        let rx = visual_rx.clone();
+        let tx = out_tx.clone();
+        visuals.push(
+            std::thread::Builder::new()
+                .name(format!("visual-{n}"))
+                .spawn(move || {
+                    let mut ocr = ocr;
+                    for job in rx {
+                        let key = job.key;
+                        let result = read_visual(&job, &settings, ocr.as_mut());
+                        if tx.send((Outcome::Visual(key, result), 0.0)).is_err() {
+                            break; // the writer is gone: the run is stopping
+                        }
+                    }
+                })
+                .expect("spawn visual worker"),
+        );
+    }
+    drop(visual_rx);
     let mut decoders = Vec::new();
     for (n, vad) in vads.into_iter().enumerate() {
         let settings = Arc::clone(&settings);
         let rx = input_rx.clone();
         let tx = prep_tx.clone();
+        let visual_tx = visual_tx.clone();
         decoders.push(
             std::thread::Builder::new()
                 .name(format!("decode-{n}"))
@@ -244,7 +312,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
                     let mut vad = vad;
                     for (i, input) in rx.into_iter().enumerate() {
                         let key = ((n as u64) << 40) | i as u64;
-                        if decode(input, key, &settings, vad.as_mut(), &tx).is_err() {
+                        if decode(input, key, &settings, vad.as_mut(), &tx, &visual_tx).is_err() {
                             break; // the ASR stage is gone: the run is stopping
                         }
                     }
@@ -254,12 +322,16 @@ pub fn run(settings: Settings) -> Result<Summary> {
     }
     drop(prep_tx);
     drop(input_rx);
+    drop(visual_tx);
 
     recognise(&model, &settings, prep_rx, &out_tx);
     drop(out_tx);
     let _ = feeder.join();
     for d in decoders {
         let _ = d.join();
+    }
+    for v in visuals {
+        let _ = v.join();
     }
     let written = writer.join().expect("writer thread").with_context(|| {
         format!(
@@ -287,10 +359,12 @@ fn decode(
     s: &Settings,
     vad: Option<&mut SileroVad>,
     tx: &Sender<Decoded>,
+    visual_tx: &Sender<VisualJob>,
 ) -> Result<(), crossbeam_channel::SendError<Decoded>> {
-    match decode_input(input, key, s, vad, tx) {
+    let mut visual = None;
+    match decode_input(input, key, s, vad, tx, visual_tx, &mut visual) {
         Ok(()) => Ok(()),
-        Err(DecodeError::Failed(f)) => tx.send(Decoded::Failed(f)),
+        Err(DecodeError::Failed(f)) => tx.send(Decoded::Failed(f, visual)),
         Err(DecodeError::Gone(e)) => Err(e),
     }
 }
@@ -318,6 +392,8 @@ fn decode_input(
     s: &Settings,
     mut vad: Option<&mut SileroVad>,
     tx: &Sender<Decoded>,
+    visual_tx: &Sender<VisualJob>,
+    visual: &mut Option<u64>,
 ) -> Result<(), DecodeError> {
     let uri = input.uri.clone();
     let fail = |stage: Stage, e: &dyn std::fmt::Display| Failure::new(uri.clone(), stage, e);
@@ -359,7 +435,7 @@ fn decode_input(
                 stall: s.timeout.min(Duration::from_secs(60)),
             };
             vid2text_media::download(u, &dest, limits).map_err(|e| fail(Stage::Download, &e))?;
-            _download = Some(RemoveOnDrop(dest.clone()));
+            _download = Some(Arc::new(RemoveOnDrop(dest.clone())));
             dest
         }
     };
@@ -367,11 +443,27 @@ fn decode_input(
     let info = vid2text_media::probe(&target, s.timeout).map_err(|e| fail(Stage::Probe, &e))?;
     let id = input::document_id(&input, &local).map_err(|e| fail(Stage::Input, &e))?;
     let truncated_s = s.max_duration_s.filter(|&m| info.duration_s > m);
+    // Screen text and subtitle streams are read by the visual workers meanwhile.
+    let wants_ocr = s.ocr_models.is_some() && info.has_video();
+    if wants_ocr || !info.subtitles.is_empty() {
+        let job = VisualJob {
+            key,
+            uri: input.uri.clone(),
+            target: target.clone(),
+            info: info.clone(),
+            _download: _download.clone(),
+        };
+        if visual_tx.send(job).is_err() {
+            return Err(fail(Stage::Ocr, &"the visual workers stopped").into());
+        }
+        *visual = Some(key);
+    }
     let header = Header {
         input,
         id,
         info,
         truncated_s,
+        visual: *visual,
     };
     if !header.info.has_audio() {
         tx.send(Decoded::Begin(key, Box::new(header)))?;
@@ -572,7 +664,10 @@ fn recognise(
             Err(e) => {
                 for a in active.drain(..) {
                     let f = Failure::new(a.header.input.uri.clone(), Stage::Asr, &e);
-                    if !emit(Outcome::Failure(f), a.header.info.duration_s) {
+                    if !emit(
+                        Outcome::Failure(f, a.header.visual),
+                        a.header.info.duration_s,
+                    ) {
                         return;
                     }
                 }
@@ -586,14 +681,18 @@ fn recognise(
             if let Some(why) = a.job.failure() {
                 let f = Failure::new(a.header.input.uri.clone(), Stage::Asr, why);
                 let a = active.swap_remove(i);
-                if !emit(Outcome::Failure(f), a.header.info.duration_s) {
+                if !emit(
+                    Outcome::Failure(f, a.header.visual),
+                    a.header.info.duration_s,
+                ) {
                     return;
                 }
             } else if a.job.is_done() {
                 let a = active.swap_remove(i);
                 let duration = a.header.info.duration_s;
+                let visual = a.header.visual;
                 if !emit(
-                    Outcome::Document(Box::new(document(*a.header, a.job.finish(), s))),
+                    Outcome::Document(Box::new(document(*a.header, a.job.finish(), s)), visual),
                     duration,
                 ) {
                     return;
@@ -615,7 +714,7 @@ fn recognise(
                         Stage::Decode,
                         "decoding stopped",
                     );
-                    if !emit(Outcome::Failure(f), 0.0) {
+                    if !emit(Outcome::Failure(f, a.header.visual), 0.0) {
                         return;
                     }
                 }
@@ -642,7 +741,7 @@ fn accept(
     emit: &dyn Fn(Outcome, f64) -> bool,
 ) -> bool {
     match msg {
-        Decoded::Failed(f) => emit(Outcome::Failure(f), 0.0),
+        Decoded::Failed(f, visual) => emit(Outcome::Failure(f, visual), 0.0),
         Decoded::Begin(key, header) => match model.begin(&s.decode) {
             Ok(job) => {
                 active.push(Active { key, header, job });
@@ -650,7 +749,7 @@ fn accept(
             }
             Err(e) => {
                 let f = Failure::new(header.input.uri.clone(), Stage::Asr, e);
-                emit(Outcome::Failure(f), header.info.duration_s)
+                emit(Outcome::Failure(f, header.visual), header.info.duration_s)
             }
         },
         Decoded::Window {
@@ -676,7 +775,8 @@ fn accept(
 /// Assembles the document of one input.
 fn document(p: Header, t: Transcript, s: &Settings) -> Document {
     let speech = t.segments;
-    let text = render_text(&speech);
+    // Rendered again by the writer once screen text and subtitles have joined.
+    let text = render::render(s.text_format, &speech, &[], &[]);
     let mut dropped: BTreeMap<String, u64> = t.dropped;
     dropped.retain(|_, v| *v > 0);
     let audio = p.info.audio.first().map(|a| AudioInfo {
@@ -695,7 +795,7 @@ fn document(p: Header, t: Transcript, s: &Settings) -> Document {
         language: if speech.is_empty() { None } else { t.language },
         stats: Stats {
             speech_s: round(t.speech_s, 3),
-            words: vid2text_core::text::word_count(&text),
+            words: text_words(&text),
             dropped,
             asr_windows: t.windows as u64,
             language_probability: if speech.is_empty() {
@@ -705,14 +805,16 @@ fn document(p: Header, t: Transcript, s: &Settings) -> Document {
             },
             audio,
             has_video: p.info.has_video(),
+            ..Stats::default()
         },
         text,
         speech,
         screen_text: Vec::new(),
+        subtitles: Vec::new(),
         pipeline: PipelineInfo {
             version: vid2text_core::VERSION.to_string(),
             asr_model: Some(s.asr_model_name.clone()),
-            ocr_model: None,
+            ocr_model: s.ocr_models.as_ref().map(|_| "PP-OCRv4".to_string()),
             vad_model: s.vad_model.as_ref().map(|_| "silero_vad-6.2.3".to_string()),
             config_hash: s.config_hash.clone(),
         },
@@ -720,23 +822,103 @@ fn document(p: Header, t: Transcript, s: &Settings) -> Document {
     }
 }
 
-/// The training text: speech segments in order, one paragraph per stretch of speech (a pause of
-/// 2 s or more starts a new paragraph).
-pub fn render_text(speech: &[SpeechSegment]) -> String {
-    let mut text = String::new();
-    let mut last_end: Option<f64> = None;
-    for seg in speech {
-        let t = seg.text.trim();
-        if t.is_empty() {
+/// Words of the training text, the source tags not counted.
+fn text_words(text: &str) -> u64 {
+    let mut t = text.to_string();
+    for tag in ["<screen>", "</screen>", "<subtitle>", "</subtitle>"] {
+        t = t.replace(tag, " ");
+    }
+    vid2text_core::text::word_count(&t)
+}
+
+/// Adds what the visual workers found to a document and renders its text again.
+fn join_visual(doc: &mut Document, v: Visual, s: &Settings) {
+    doc.screen_text = v.screen_text;
+    doc.subtitles = v.subtitles;
+    doc.stats.keyframes = v.keyframes;
+    doc.stats.ocr_frames = v.ocr_frames;
+    doc.stats.skipped_subtitle_streams = v.skipped_subtitle_streams;
+    doc.text = render::render(s.text_format, &doc.speech, &doc.screen_text, &doc.subtitles);
+    doc.stats.words = text_words(&doc.text);
+}
+
+/// A visual worker's job for one input: its text subtitle streams, then its keyframes through
+/// OCR (near-identical keyframes skipped), merged into screen-text spans.
+fn read_visual(
+    job: &VisualJob,
+    s: &Settings,
+    ocr: Option<&mut OcrEngine>,
+) -> Result<Box<Visual>, Failure> {
+    let mut v = Visual::default();
+    for stream in &job.info.subtitles {
+        if !stream.is_text() {
+            v.skipped_subtitle_streams.push(stream.codec.clone());
             continue;
         }
-        if let Some(end) = last_end {
-            text.push_str(if seg.start - end >= 2.0 { "\n\n" } else { " " });
-        }
-        text.push_str(t);
-        last_end = Some(seg.end);
+        let cues = vid2text_media::extract_subtitles(
+            &job.target,
+            stream.index,
+            s.max_duration_s,
+            s.timeout,
+        )
+        .map_err(|e| {
+            Failure::new(
+                job.uri.clone(),
+                Stage::Subtitles,
+                format!("stream {} ({}): {e}", stream.index, stream.codec),
+            )
+        })?;
+        v.subtitles.extend(cues.into_iter().map(|c| SubtitleCue {
+            start: round(c.start, 3),
+            end: round(c.end, 3),
+            text: c.text,
+            stream: stream.index,
+            language: stream.language.clone(),
+        }));
     }
-    text
+    v.subtitles.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let Some(ocr) = ocr else {
+        return Ok(Box::new(v));
+    };
+    if !job.info.has_video() {
+        return Ok(Box::new(v));
+    }
+    let mut tracker = ScreenTracker::new();
+    let mut last: Option<Thumbnail> = None;
+    let mut ocr_error = None;
+    let end = vid2text_media::keyframes(&job.target, &s.keyframes, s.timeout, &mut |frame| {
+        v.keyframes += 1;
+        let img = RgbImage::new(frame.width as usize, frame.height as usize, frame.rgb);
+        let thumb = Thumbnail::of(&img);
+        if last.as_ref().is_some_and(|l| l.same_picture(&thumb)) {
+            tracker.hold(frame.t);
+            return Ok(());
+        }
+        match ocr.recognize(&img, s.ocr_min_confidence) {
+            Ok(lines) => {
+                v.ocr_frames += 1;
+                let lines: Vec<(String, f32)> =
+                    lines.into_iter().map(|l| (l.text, l.confidence)).collect();
+                tracker.observe(frame.t, &lines);
+                last = Some(thumb);
+                Ok(())
+            }
+            Err(e) => {
+                ocr_error = Some(e.to_string());
+                Err(vid2text_media::Error::Invalid("OCR failed".into()))
+            }
+        }
+    });
+    if let Some(e) = ocr_error {
+        return Err(Failure::new(job.uri.clone(), Stage::Ocr, e));
+    }
+    end.map_err(|e| Failure::new(job.uri.clone(), Stage::Ocr, format!("keyframes: {e}")))?;
+    let duration = match s.max_duration_s {
+        Some(m) => job.info.duration_s.min(m),
+        None => job.info.duration_s,
+    };
+    v.screen_text = tracker.finish(duration);
+    Ok(Box::new(v))
 }
 
 #[derive(Default)]
@@ -759,6 +941,9 @@ fn write_outcomes(
     let mut failures: Vec<Failure> = Vec::new();
     let mut w = Written::default();
     let mut last_commit = Instant::now();
+    // Halves of inputs whose other half (ASR or visual) has not arrived yet.
+    let mut waiting_asr: HashMap<u64, (Outcome, f64)> = HashMap::new();
+    let mut waiting_visual: HashMap<u64, Result<Box<Visual>, Failure>> = HashMap::new();
     let commit =
         |out: &mut OutDir, docs: &mut Vec<Document>, failures: &mut Vec<Failure>| -> Result<()> {
             out.commit_documents(docs)?;
@@ -769,45 +954,57 @@ fn write_outcomes(
         };
     loop {
         let event = rx.recv_timeout(Duration::from_millis(500));
-        match event {
-            Ok((outcome, media_s)) => {
-                w.media_s += media_s;
-                match outcome {
-                    Outcome::Document(doc) => {
-                        let doc = *doc;
-                        if let Err(e) = write_subtitles(&out, s, &doc) {
-                            if e.is_fatal_io() {
-                                return Err(e.into());
-                            }
-                            failures.push(Failure::new(doc.source.clone(), Stage::Write, e));
-                            w.failed += 1;
-                            report(&progress, failures.last().expect("just pushed"));
-                        } else {
-                            w.documents += 1;
-                            w.speech_s += doc.stats.speech_s;
-                            docs.push(doc);
-                        }
-                    }
-                    Outcome::Failure(f) => {
-                        w.failed += 1;
-                        report(&progress, &f);
-                        failures.push(f);
-                    }
+        // A finished input: the ASR outcome, with its visual result joined.
+        let finished = match event {
+            Ok((Outcome::Visual(key, visual), _)) => match waiting_asr.remove(&key) {
+                Some((outcome, media_s)) => Some((outcome, Some(visual), media_s)),
+                None => {
+                    waiting_visual.insert(key, visual);
+                    None
                 }
-                progress.inc(1);
-                let elapsed = started.elapsed().as_secs_f64();
-                progress.set_message(format!(
-                    "{:.2} h media, {:.1}x real time",
-                    w.media_s / 3600.0,
-                    if elapsed > 0.0 {
-                        w.media_s / elapsed
-                    } else {
-                        0.0
-                    }
-                ));
+            },
+            Ok((outcome, media_s)) => {
+                let key = match &outcome {
+                    Outcome::Document(_, k) | Outcome::Failure(_, k) => *k,
+                    Outcome::Visual(..) => unreachable!("matched above"),
+                };
+                match key {
+                    None => Some((outcome, None, media_s)),
+                    Some(k) => match waiting_visual.remove(&k) {
+                        Some(visual) => Some((outcome, Some(visual), media_s)),
+                        None => {
+                            waiting_asr.insert(k, (outcome, media_s));
+                            None
+                        }
+                    },
+                }
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some((outcome, visual, media_s)) = finished {
+            finish_input(
+                &out,
+                s,
+                outcome,
+                visual,
+                &mut docs,
+                &mut failures,
+                &mut w,
+                &progress,
+            )?;
+            w.media_s += media_s;
+            progress.inc(1);
+            let elapsed = started.elapsed().as_secs_f64();
+            progress.set_message(format!(
+                "{:.2} h media, {:.1}x real time",
+                w.media_s / 3600.0,
+                if elapsed > 0.0 {
+                    w.media_s / elapsed
+                } else {
+                    0.0
+                }
+            ));
         }
         if docs.len() + failures.len() >= s.commit_every
             || last_commit.elapsed() >= s.commit_interval
@@ -816,12 +1013,74 @@ fn write_outcomes(
             last_commit = Instant::now();
         }
     }
+    // Visual results that never came (a worker stopped): those inputs failed.
+    for (_, (outcome, media_s)) in waiting_asr.drain() {
+        let uri = match &outcome {
+            Outcome::Document(d, _) => d.source.clone(),
+            Outcome::Failure(f, _) => f.uri.clone(),
+            Outcome::Visual(..) => continue,
+        };
+        let stopped = Err(Failure::new(uri, Stage::Ocr, "the visual stage stopped"));
+        finish_input(
+            &out,
+            s,
+            outcome,
+            Some(stopped),
+            &mut docs,
+            &mut failures,
+            &mut w,
+            &progress,
+        )?;
+        w.media_s += media_s;
+    }
     commit(&mut out, &mut docs, &mut failures)?;
     if s.retry_failed {
         out.compact_failures()?;
     }
     out.mark_shard_done(&serde_json::json!({"documents": w.documents, "failed": w.failed}))?;
     Ok(w)
+}
+
+/// Records one finished input: its document (screen text joined, sidecars written) or its
+/// failure. A failed ASR stage wins over a failed visual stage. `Err` only for fatal IO.
+#[allow(clippy::too_many_arguments)]
+fn finish_input(
+    out: &OutDir,
+    s: &Settings,
+    outcome: Outcome,
+    visual: Option<Result<Box<Visual>, Failure>>,
+    docs: &mut Vec<Document>,
+    failures: &mut Vec<Failure>,
+    w: &mut Written,
+    progress: &ProgressBar,
+) -> Result<()> {
+    let mut fail = |f: Failure, failures: &mut Vec<Failure>| {
+        w.failed += 1;
+        report(progress, &f);
+        failures.push(f);
+    };
+    match (outcome, visual) {
+        (Outcome::Failure(f, _), _) => fail(f, failures),
+        (Outcome::Document(..), Some(Err(f))) => fail(f, failures),
+        (Outcome::Document(doc, _), visual) => {
+            let mut doc = *doc;
+            if let Some(Ok(v)) = visual {
+                join_visual(&mut doc, *v, s);
+            }
+            if let Err(e) = write_subtitles(out, s, &doc) {
+                if e.is_fatal_io() {
+                    return Err(e.into());
+                }
+                fail(Failure::new(doc.source.clone(), Stage::Write, e), failures);
+            } else {
+                w.documents += 1;
+                w.speech_s += doc.stats.speech_s;
+                docs.push(doc);
+            }
+        }
+        (Outcome::Visual(..), _) => unreachable!("visual results are joined, not finished"),
+    }
+    Ok(())
 }
 
 fn write_subtitles(out: &OutDir, s: &Settings, doc: &Document) -> vid2text_core::Result<()> {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use vid2text_core::render::TextFormat;
 use vid2text_core::subtitles::SubtitleFormat;
+use vid2text_media::KeyframeOptions;
 use vid2text_models::registry;
 use vid2text_models::vad::VadConfig;
 use vid2text_models::whisper::{DecodeConfig, EngineConfig, EngineDevice};
@@ -26,6 +28,13 @@ pub struct Settings {
     pub engine: EngineConfig,
     pub decode: DecodeConfig,
     pub vad: VadConfig,
+    /// PP-OCRv4 detection and recognition models; None with `--no-ocr`.
+    pub ocr_models: Option<(PathBuf, PathBuf)>,
+    pub keyframes: KeyframeOptions,
+    pub ocr_min_confidence: f32,
+    pub ocr_workers: usize,
+    pub ocr_threads: usize,
+    pub text_format: TextFormat,
     pub batch_size: usize,
     pub decode_workers: usize,
     pub timeout: Duration,
@@ -57,14 +66,39 @@ impl Settings {
             .and_then(|n| n.to_str())
             .unwrap_or(&a.asr_model)
             .to_string();
-        let (vad_model, onnxruntime) = if a.no_vad {
-            (None, None)
+        let vad_model = if a.no_vad {
+            None
         } else {
-            (
-                Some(registry::silero_vad(&models_dir)?),
-                Some(registry::onnxruntime(&models_dir)?),
-            )
+            Some(registry::silero_vad(&models_dir)?)
         };
+        let ocr_models = if a.no_ocr {
+            None
+        } else {
+            Some(registry::ocr_models(&models_dir)?)
+        };
+        let onnxruntime = if vad_model.is_some() || ocr_models.is_some() {
+            Some(registry::onnxruntime(&models_dir)?)
+        } else {
+            None
+        };
+        let text_format = TextFormat::parse(&a.text_format)
+            .map_err(anyhow::Error::msg)
+            .context("--text-format")?;
+        if !(a.keyframe_interval.is_finite() && a.keyframe_interval >= 0.1) {
+            bail!("--keyframe-interval must be at least 0.1 s");
+        }
+        if !(0.0..=1.0).contains(&a.scene_threshold) {
+            bail!("--scene-threshold must be in [0, 1]");
+        }
+        if !(32..=8192).contains(&a.keyframe_size) {
+            bail!("--keyframe-size must be between 32 and 8192 pixels");
+        }
+        if !(0.0..=1.0).contains(&a.ocr_min_confidence) {
+            bail!("--ocr-min-confidence must be in [0, 1]");
+        }
+        if a.ocr_workers == 0 || a.ocr_threads == 0 {
+            bail!("--ocr-workers and --ocr-threads must be at least 1");
+        }
         if a.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
             bail!("--device cuda needs a vid2text built with the `cuda` feature (see README, GPU)");
         }
@@ -132,6 +166,13 @@ impl Settings {
             },
         };
         let max_duration_s = (a.max_duration > 0.0).then_some(a.max_duration);
+        let keyframes = KeyframeOptions {
+            interval_s: a.keyframe_interval,
+            scene_threshold: a.scene_threshold,
+            max_side: a.keyframe_size,
+            max_duration_s,
+            ..KeyframeOptions::default()
+        };
         // What decides the content of a document; threads, batch size and workers do not.
         let model_size = std::fs::metadata(asr_model_dir.join("model.bin"))
             .map(|m| m.len())
@@ -143,6 +184,14 @@ impl Settings {
             "decode": decode,
             "vad": if a.no_vad { serde_json::Value::Null } else { serde_json::to_value(&vad)? },
             "max_duration_s": max_duration_s,
+            "ocr": ocr_models.as_ref().map(|_| json!({
+                "model": "PP-OCRv4",
+                "keyframe_interval_s": a.keyframe_interval,
+                "scene_threshold": a.scene_threshold,
+                "keyframe_size": a.keyframe_size,
+                "min_confidence": a.ocr_min_confidence,
+            })),
+            "text_format": text_format,
         });
         let config_hash =
             vid2text_core::input::to_hex(&Sha256::digest(config.to_string().as_bytes()))[..16]
@@ -158,6 +207,12 @@ impl Settings {
             engine,
             decode,
             vad,
+            ocr_models,
+            keyframes,
+            ocr_min_confidence: a.ocr_min_confidence,
+            ocr_workers: a.ocr_workers,
+            ocr_threads: a.ocr_threads,
+            text_format,
             batch_size: a.batch_size,
             decode_workers: a.decode_workers,
             timeout: Duration::from_secs_f64(a.timeout),
@@ -185,6 +240,7 @@ impl Settings {
                 "dir": self.models_dir.display().to_string(),
                 "asr": self.asr_model_dir.display().to_string(),
                 "vad": self.vad_model.as_ref().map(|p| p.display().to_string()),
+                "ocr": self.ocr_models.as_ref().map(|(d, r)| [d.display().to_string(), r.display().to_string()]),
             },
             "shards": 1,
             "created_unix": std::time::SystemTime::now()

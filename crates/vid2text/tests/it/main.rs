@@ -6,5 +6,6 @@ mod util;
 mod asr;
 mod hostile;
 mod inputs;
+mod ocr;
 mod outputs;
 mod robust;

@@ -1,0 +1,234 @@
+//! The document's training `text`, rendered from its spans in time order.
+//!
+//! ```text
+//! Speech is plain prose: one paragraph per stretch of speech (a pause of 2 s starts a new one).
+//!
+//! <screen>
+//! Lines read on screen at one moment,
+//! one per line, in reading order
+//! </screen>
+//!
+//! <subtitle>
+//! Cues of embedded subtitle streams, a cue a line,
+//! as long as nothing else comes between them
+//! </subtitle>
+//! ```
+//!
+//! Blocks are separated by a blank line. The tags let a reader (or a filter) tell the sources
+//! apart and strip what it does not want; speech is left untagged because it is most of the text.
+
+use crate::doc::{ScreenText, SpeechSegment, SubtitleCue};
+
+/// Which sources go into `text`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TextFormat {
+    pub speech: bool,
+    pub screen: bool,
+    pub subtitles: bool,
+}
+
+impl TextFormat {
+    pub const ALL: TextFormat = TextFormat {
+        speech: true,
+        screen: true,
+        subtitles: true,
+    };
+    pub const SPEECH: TextFormat = TextFormat {
+        speech: true,
+        screen: false,
+        subtitles: false,
+    };
+
+    /// `all`, `speech`, or a comma-separated list of `speech`, `screen`, `subtitles`.
+    pub fn parse(s: &str) -> Result<TextFormat, String> {
+        let mut f = TextFormat {
+            speech: false,
+            screen: false,
+            subtitles: false,
+        };
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "all" => f = TextFormat::ALL,
+                "speech" => f.speech = true,
+                "screen" => f.screen = true,
+                "subtitles" => f.subtitles = true,
+                other => {
+                    return Err(format!(
+                        "unknown text source `{other}` (use all, speech, screen, subtitles, \
+                         or a comma-separated list)"
+                    ))
+                }
+            }
+        }
+        if !(f.speech || f.screen || f.subtitles) {
+            return Err("empty text format".into());
+        }
+        Ok(f)
+    }
+}
+
+/// A paragraph-sized piece of the text, with its start time.
+struct Block {
+    start: f64,
+    /// Speech before screen before subtitles at the same time.
+    rank: u8,
+    body: String,
+}
+
+/// Renders the training text from the spans (each list in time order).
+pub fn render(
+    format: TextFormat,
+    speech: &[SpeechSegment],
+    screen: &[ScreenText],
+    subtitles: &[SubtitleCue],
+) -> String {
+    let mut blocks: Vec<Block> = Vec::new();
+    if format.speech {
+        let mut last_end: Option<f64> = None;
+        for seg in speech {
+            let t = seg.text.trim();
+            if t.is_empty() {
+                continue;
+            }
+            match (last_end, blocks.last_mut()) {
+                (Some(end), Some(b)) if seg.start - end < 2.0 => {
+                    b.body.push(' ');
+                    b.body.push_str(t);
+                }
+                _ => blocks.push(Block {
+                    start: seg.start,
+                    rank: 0,
+                    body: t.to_string(),
+                }),
+            }
+            last_end = Some(seg.end);
+        }
+    }
+    // Lines that appeared together (same keyframe) form one block.
+    let mut group = |items: Vec<(f64, &str)>, rank: u8, tag: &str| {
+        let mut i = 0;
+        while i < items.len() {
+            let start = items[i].0;
+            let mut body = format!("<{tag}>");
+            while i < items.len() && (items[i].0 - start).abs() < 1e-6 {
+                body.push('\n');
+                body.push_str(items[i].1.trim());
+                i += 1;
+            }
+            body.push_str(&format!("\n</{tag}>"));
+            blocks.push(Block { start, rank, body });
+        }
+    };
+    if format.screen {
+        group(
+            screen
+                .iter()
+                .filter(|s| !s.text.trim().is_empty())
+                .map(|s| (s.start, s.text.as_str()))
+                .collect(),
+            1,
+            "screen",
+        );
+    }
+    if format.subtitles {
+        group(
+            subtitles
+                .iter()
+                .filter(|s| !s.text.trim().is_empty())
+                .map(|s| (s.start, s.text.as_str()))
+                .collect(),
+            2,
+            "subtitle",
+        );
+    }
+    // Stable: blocks of one kind keep their order.
+    blocks.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.rank.cmp(&b.rank)));
+    // Subtitle cues with nothing else between them form one block, a cue a line.
+    let mut merged: Vec<Block> = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        match merged.last_mut() {
+            Some(prev) if prev.rank == 2 && b.rank == 2 => {
+                let open = "<subtitle>\n";
+                let inner = b.body.strip_prefix(open).unwrap_or(&b.body);
+                let cut = prev.body.len() - "\n</subtitle>".len();
+                prev.body.truncate(cut);
+                prev.body.push('\n');
+                prev.body.push_str(inner);
+            }
+            _ => merged.push(b),
+        }
+    }
+    let bodies: Vec<String> = merged.into_iter().map(|b| b.body).collect();
+    bodies.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(start: f64, end: f64, text: &str) -> SpeechSegment {
+        SpeechSegment {
+            start,
+            end,
+            text: text.into(),
+            avg_logprob: 0.0,
+            no_speech_prob: 0.0,
+            compression_ratio: 1.0,
+            temperature: 0.0,
+        }
+    }
+
+    fn screen(start: f64, text: &str) -> ScreenText {
+        ScreenText {
+            start,
+            end: start + 5.0,
+            text: text.into(),
+            confidence: 0.9,
+        }
+    }
+
+    #[test]
+    fn sources_interleave_in_time_order() {
+        let speech = [
+            seg(0.5, 3.0, " Welcome to the talk."),
+            seg(3.2, 6.0, " Today: gradients."),
+            seg(12.0, 14.0, " Next slide."),
+        ];
+        let scr = [
+            screen(0.0, "Gradient descent"),
+            screen(0.0, "a tutorial"),
+            screen(10.0, "Step sizes"),
+        ];
+        let cue = |start: f64, text: &str| SubtitleCue {
+            start,
+            end: start + 1.0,
+            text: text.into(),
+            stream: 2,
+            language: Some("eng".into()),
+        };
+        let subs = [cue(12.0, "Next slide."), cue(13.0, "Two lines\nof cue")];
+        let all = render(TextFormat::ALL, &speech, &scr, &subs);
+        assert_eq!(
+            all,
+            "<screen>\nGradient descent\na tutorial\n</screen>\n\n\
+             Welcome to the talk. Today: gradients.\n\n\
+             <screen>\nStep sizes\n</screen>\n\n\
+             Next slide.\n\n\
+             <subtitle>\nNext slide.\nTwo lines\nof cue\n</subtitle>"
+        );
+        assert_eq!(
+            render(TextFormat::SPEECH, &speech, &scr, &subs),
+            "Welcome to the talk. Today: gradients.\n\nNext slide."
+        );
+    }
+
+    #[test]
+    fn formats_parse() {
+        assert_eq!(TextFormat::parse("all").unwrap(), TextFormat::ALL);
+        assert_eq!(TextFormat::parse("speech").unwrap(), TextFormat::SPEECH);
+        let f = TextFormat::parse("speech, screen").unwrap();
+        assert!(f.speech && f.screen && !f.subtitles);
+        assert!(TextFormat::parse("video").is_err());
+        assert!(TextFormat::parse("").is_err());
+    }
+}

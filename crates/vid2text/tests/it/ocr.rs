@@ -1,0 +1,313 @@
+//! What is written in the video: PP-OCR of keyframes and embedded subtitle streams.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::{data, data_str, doc, documents, run};
+
+fn ffmpeg(args: &[&str]) {
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success(), "ffmpeg {args:?}");
+}
+
+fn image_size(path: &str) -> (u32, u32) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=width,height", "-of", "csv=p=0", path])
+        .output()
+        .expect("ffprobe");
+    let dims = String::from_utf8(out.stdout).unwrap();
+    let mut it = dims.trim().split(',').map(|v| v.parse::<u32>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+fn screen_texts(d: &Value) -> Vec<(f64, f64, String)> {
+    d["screen_text"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["start"].as_f64().unwrap(),
+                s["end"].as_f64().unwrap(),
+                s["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn squash(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+/// The RapidOCR test images, each shown as a 3-second still (transparent ones laid over the
+/// background their text needs): their expected first lines are read, once per still.
+#[test]
+fn rapidocr_images_as_video_stills() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = std::fs::read_to_string(data("ocr/rapidocr/expected.tsv")).unwrap();
+    let mut cases = Vec::new();
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (file, expected) = (cols[0], cols[1]);
+        let background = if file.starts_with("white") {
+            "black"
+        } else {
+            "white"
+        };
+        let video = dir.path().join(format!("{file}.mp4"));
+        let img = data_str(&format!("ocr/rapidocr/{file}"));
+        let (w, h) = image_size(&img);
+        let size = format!("{}x{}", w.div_ceil(2) * 2, h.div_ceil(2) * 2);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color={background}:s={size}:d=3:r=25"),
+            "-loop",
+            "1",
+            "-i",
+            &img,
+            "-filter_complex",
+            "[0][1]overlay=shortest=1:format=auto,format=yuv420p",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            video.to_str().unwrap(),
+        ]);
+        cases.push((file.to_string(), expected.to_string(), video));
+    }
+    let out = dir.path().join("out");
+    let inputs: Vec<String> = cases.iter().map(|c| c.2.display().to_string()).collect();
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let r = run(&inputs, &out, &["--asr-model", "tiny.en"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&out);
+    assert_eq!(docs.len(), cases.len());
+    for (file, expected, _) in &cases {
+        let d = doc(&docs, &format!("{file}.mp4"));
+        let spans = screen_texts(d);
+        let read: String = spans
+            .iter()
+            .map(|s| s.2.as_str())
+            .collect::<Vec<_>>()
+            .join("");
+        let want = match file.as_str() {
+            "return_word_debug.jpg" => "3F1",
+            "en.jpg" => "3",
+            "ch_en_num.jpg" => {
+                // Only a box count is known (17, for another detector): many lines are read.
+                assert!(spans.len() >= 12, "{file}: {spans:?}");
+                continue;
+            }
+            _ => expected.as_str(),
+        };
+        assert!(
+            squash(&read).contains(&squash(want)),
+            "{file}: want {want:?}, read {spans:?}"
+        );
+        // A still is read once, however many keyframes it gives, and each line is one span.
+        assert!(
+            d["stats"]["keyframes"].as_u64().unwrap() >= 3,
+            "{file}: {}",
+            d["stats"]
+        );
+        assert_eq!(d["stats"]["ocr_frames"], 1, "{file}: {}", d["stats"]);
+        for (start, end, text) in &spans {
+            assert!(*start < 0.1 && *end > 2.9, "{file}: {text} {start}-{end}");
+        }
+        assert!(d["text"].as_str().unwrap().starts_with("<screen>\n"));
+        assert_eq!(d["pipeline"]["ocr_model"], "PP-OCRv4");
+    }
+}
+
+/// The test card's caption is one span for the whole 16 s, not one per frame, although its
+/// running timecode makes every keyframe different (scene detection alone picks none).
+#[test]
+fn testcard_caption_is_one_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let card = data_str("video/moviepy-testcard-example.mp4");
+    let r = run(&[&card], &out, &["--asr-model", "tiny.en"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&out);
+    let d = doc(&docs, "moviepy-testcard-example.mp4");
+    let caption = "1024 x 768 25 fps Photo JPEG 75%";
+    let spans = screen_texts(d);
+    let hits: Vec<_> = spans.iter().filter(|s| s.2 == caption).collect();
+    assert_eq!(hits.len(), 1, "{spans:?}");
+    assert!(hits[0].0 < 0.5 && hits[0].1 > 15.0, "{hits:?}");
+    assert!(d["stats"]["keyframes"].as_u64().unwrap() >= 15);
+    let text = d["text"].as_str().unwrap();
+    assert_eq!(text.matches(caption).count(), 1, "{text}");
+    // `--no-ocr` reads nothing on screen; `--text-format speech` keeps it out of `text`.
+    let out2 = dir.path().join("out2");
+    assert_eq!(
+        run(&[&card], &out2, &["--asr-model", "tiny.en", "--no-ocr"]).code,
+        0
+    );
+    let d2 = &documents(&out2)[0];
+    assert!(d2["screen_text"].as_array().unwrap().is_empty());
+    assert_eq!(d2["stats"]["keyframes"], 0);
+    let out3 = dir.path().join("out3");
+    let r3 = run(
+        &[&card],
+        &out3,
+        &["--asr-model", "tiny.en", "--text-format", "speech"],
+    );
+    assert_eq!(r3.code, 0);
+    let d3 = &documents(&out3)[0];
+    assert_eq!(d3["text"], "");
+    assert_eq!(
+        screen_texts(d3).iter().filter(|s| s.2 == caption).count(),
+        1
+    );
+}
+
+/// mov_text subtitles become `subtitles` cues with their times, and are in `text`.
+#[test]
+fn mov_text_subtitles_with_their_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let input = data_str("video/autoeditor-mov_text.mp4");
+    let r = run(&[&input], &out, &["--asr-model", "tiny.en", "--no-ocr"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = &documents(&out)[0];
+    let cues: Vec<(f64, f64, &str)> = d["subtitles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["start"].as_f64().unwrap(),
+                c["end"].as_f64().unwrap(),
+                c["text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(cues.len(), 2, "{cues:?}");
+    assert_eq!(cues[0].2, "oop");
+    assert_eq!(cues[1].2, "boop");
+    for ((start, end, _), (ws, we)) in cues.iter().zip([(0.523, 1.016), (1.523, 1.916)]) {
+        assert!(
+            (start - ws).abs() < 0.1 && (end - we).abs() < 0.1,
+            "{cues:?}"
+        );
+    }
+    assert_eq!(d["text"], "<subtitle>\noop\nboop\n</subtitle>");
+}
+
+/// A talk: four slides drawn by FFmpeg, changing every 10 s, with synthesised speech under them.
+/// Every slide's text is found once, in order, starting within 2 s of when it appeared, and the
+/// speech is there too.
+#[test]
+fn generated_talk_slides_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let slides = [
+        ("Vectors and matrices", "Lecture 1"),
+        ("Gradient descent", "Step size matters"),
+        ("Backpropagation", "Chain rule in practice"),
+        ("Attention layers", "Queries keys and values"),
+    ];
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    assert!(
+        Path::new(font).exists(),
+        "fonts-dejavu-core (scripts/setup.sh installs it)"
+    );
+    let mut filters = Vec::new();
+    for (i, (title, sub)) in slides.iter().enumerate() {
+        let (a, b) = (i * 10, i * 10 + 10);
+        for (text, y, size) in [(title, 180, 56), (sub, 300, 40)] {
+            filters.push(format!(
+                "drawtext=fontfile={font}:text='{text}':x=(w-text_w)/2:y={y}:fontsize={size}:\
+                 fontcolor=black:enable='between(t,{a},{b})'"
+            ));
+        }
+    }
+    let speech = d.join("speech.wav");
+    let st = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "140", "-w", speech.to_str().unwrap()])
+        .arg("Welcome to the course. Today we look at how neural networks learn from data.")
+        .status()
+        .expect("espeak-ng (scripts/setup.sh installs it)");
+    assert!(st.success());
+    let video = d.join("talk.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=white:s=1280x720:r=25:d=40",
+        "-i",
+        speech.to_str().unwrap(),
+        "-filter_complex",
+        &format!("[0]{}[v];[1]adelay=3000|3000,apad[a]", filters.join(",")),
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        "-t",
+        "40",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        video.to_str().unwrap(),
+    ]);
+    let out = d.join("out");
+    let r = run(
+        &[video.to_str().unwrap()],
+        &out,
+        &["--asr-model", "tiny.en"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = &documents(&out)[0];
+    let spans = screen_texts(doc);
+    let mut last_start = -1.0;
+    for (i, (title, sub)) in slides.iter().enumerate() {
+        for want in [title, sub] {
+            let hits: Vec<_> = spans
+                .iter()
+                .filter(|s| squash(&s.2) == squash(want))
+                .collect();
+            assert_eq!(hits.len(), 1, "{want}: {spans:?}");
+            let (start, end, _) = hits[0];
+            let truth = (i * 10) as f64;
+            assert!(
+                (start - truth).abs() <= 2.0,
+                "{want} starts at {start}, shown at {truth}"
+            );
+            assert!((end - (truth + 10.0)).abs() <= 2.0, "{want} ends at {end}");
+            assert!(*start >= last_start, "{want} out of order: {spans:?}");
+        }
+        last_start = (i * 10) as f64 - 2.0;
+    }
+    // Four slides: a few OCR passes, not one per keyframe.
+    let stats = &doc["stats"];
+    assert!(stats["ocr_frames"].as_u64().unwrap() <= 8, "{stats}");
+    assert!(stats["keyframes"].as_u64().unwrap() >= 38, "{stats}");
+    let text = doc["text"].as_str().unwrap();
+    let lower = text.to_lowercase();
+    for w in ["welcome", "neural networks", "data"] {
+        assert!(lower.contains(w), "{w} not in {text}");
+    }
+    // Screen blocks and speech in time order: slide 1, the speech (from 3 s), slide 2...
+    let first = text.find("Vectors and matrices").unwrap();
+    let spoken = lower.find("welcome").unwrap();
+    let second = text.find("Gradient descent").unwrap();
+    assert!(first < spoken && spoken < second, "{text}");
+}

@@ -82,6 +82,8 @@ pub struct AudioStream {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoStream {
     pub index: u32,
+    /// Stream duration in seconds, when the container states it.
+    pub duration_s: Option<f64>,
     pub codec: String,
     pub width: u32,
     pub height: u32,
@@ -95,6 +97,17 @@ impl MediaInfo {
         self.audio
             .first()
             .and_then(|a| a.duration_s)
+            .filter(|&d| d > 0.0)
+            .unwrap_or(self.duration_s)
+    }
+
+    /// Duration of the first video stream that is not cover art (the container's when the
+    /// stream does not say).
+    pub fn video_duration_s(&self) -> f64 {
+        self.video
+            .iter()
+            .find(|v| !v.attached_pic)
+            .and_then(|v| v.duration_s)
             .filter(|&d| d > 0.0)
             .unwrap_or(self.duration_s)
     }
@@ -355,6 +368,7 @@ pub fn probe(input: &str, limit: Duration) -> Result<MediaInfo> {
             }),
             Some("video") => info.video.push(VideoStream {
                 index: s.index,
+                duration_s: parse_f64(&s.duration),
                 codec,
                 width: s.width.unwrap_or(0),
                 height: s.height.unwrap_or(0),

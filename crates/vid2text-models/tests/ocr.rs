@@ -71,7 +71,13 @@ fn reads_the_rapidocr_test_images() {
             .recognize(&load(&data().join(file), background), 0.5)
             .unwrap();
         let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
-        eprintln!("{file}: {:?}", lines.iter().map(|l| (l.text.as_str(), l.confidence)).collect::<Vec<_>>());
+        eprintln!(
+            "{file}: {:?}",
+            lines
+                .iter()
+                .map(|l| (l.text.as_str(), l.confidence))
+                .collect::<Vec<_>>()
+        );
         let want = match file {
             // Only the number of boxes is known, and for another detector.
             "ch_en_num.jpg" => continue,

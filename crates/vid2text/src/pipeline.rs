@@ -885,9 +885,11 @@ fn read_visual(
     }
     let mut tracker = ScreenTracker::new();
     let mut last: Option<Thumbnail> = None;
+    let mut last_t = 0.0f64;
     let mut ocr_error = None;
     let end = vid2text_media::keyframes(&job.target, &s.keyframes, s.timeout, &mut |frame| {
         v.keyframes += 1;
+        last_t = frame.t;
         let img = RgbImage::new(frame.width as usize, frame.height as usize, frame.rgb);
         let thumb = Thumbnail::of(&img);
         if last.as_ref().is_some_and(|l| l.same_picture(&thumb)) {
@@ -917,6 +919,30 @@ fn read_visual(
         Some(m) => job.info.duration_s.min(m),
         None => job.info.duration_s,
     };
+    // A damaged video-only file decodes in part and FFmpeg exits 0: its frames stop well before
+    // its stated length. (With audio, the audio check of the decode stage catches it.)
+    if !job.info.has_audio() {
+        let expected = match s.max_duration_s {
+            Some(m) => job.info.video_duration_s().min(m),
+            None => job.info.video_duration_s(),
+        };
+        if v.keyframes == 0 && expected > 1.0 {
+            return Err(Failure::new(
+                job.uri.clone(),
+                Stage::Ocr,
+                "no video frame could be decoded",
+            ));
+        }
+        if last_t < expected * 0.9 - 2.0 {
+            return Err(Failure::new(
+                job.uri.clone(),
+                Stage::Ocr,
+                format!(
+                    "truncated or corrupt: video frames end at {last_t:.1} s of {expected:.1} s"
+                ),
+            ));
+        }
+    }
     v.screen_text = tracker.finish(duration);
     Ok(Box::new(v))
 }

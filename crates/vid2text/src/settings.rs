@@ -184,15 +184,22 @@ impl Settings {
             "decode": decode,
             "vad": if a.no_vad { serde_json::Value::Null } else { serde_json::to_value(&vad)? },
             "max_duration_s": max_duration_s,
-            "ocr": ocr_models.as_ref().map(|_| json!({
+        });
+        // Added only when they differ from what versions before OCR did, so that an OUT they
+        // started keeps its hash under `--no-ocr --text-format speech`.
+        let mut config = config;
+        if ocr_models.is_some() {
+            config["ocr"] = json!({
                 "model": "PP-OCRv4",
                 "keyframe_interval_s": a.keyframe_interval,
                 "scene_threshold": a.scene_threshold,
                 "keyframe_size": a.keyframe_size,
                 "min_confidence": a.ocr_min_confidence,
-            })),
-            "text_format": text_format,
-        });
+            });
+        }
+        if text_format != TextFormat::SPEECH {
+            config["text_format"] = serde_json::to_value(text_format)?;
+        }
         let config_hash =
             vid2text_core::input::to_hex(&Sha256::digest(config.to_string().as_bytes()))[..16]
                 .to_string();

@@ -128,7 +128,11 @@ fn music_and_animation_give_no_speech() {
     let docs = documents(dir.path());
     assert_eq!(docs.len(), 3);
     for d in &docs {
-        assert!(d["speech"].as_array().unwrap().is_empty(), "{}", d["source"]);
+        assert!(
+            d["speech"].as_array().unwrap().is_empty(),
+            "{}",
+            d["source"]
+        );
         assert!(d["language"].is_null());
     }
     // No speech and, with the default confidence threshold, no OCR noise from the pictures:

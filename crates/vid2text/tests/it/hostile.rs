@@ -202,3 +202,71 @@ fn hostile_files_fail_one_by_one() {
     }
     assert!(reason("gopher://example/x.mp4").contains("scheme"));
 }
+
+/// Frames of any size are scaled inside FFmpeg before OCR sees them: an 8K video's text is read
+/// without holding 8K frames. A video-only file cut in half fails at the OCR stage, named.
+#[test]
+fn huge_frames_are_read_and_cut_video_only_files_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    let huge = tmp.path().join("8k.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=white:s=7680x4320:r=2:d=2")
+        .args(["-vf", &format!(
+            "drawtext=fontfile={font}:text='Huge frame text':x=(w-text_w)/2:y=(h-text_h)/2:fontsize=400:fontcolor=black"
+        )])
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .arg(&huge)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // 20 s of a changing picture, video only, in Matroska (which states its duration), then
+    // cut in half.
+    let full = tmp.path().join("full.mkv");
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=s=320x240:r=10:d=20")
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "10"])
+        .arg(&full)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let bytes = std::fs::read(&full).unwrap();
+    let cut = tmp.path().join("cut.mkv");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = tmp.path().join("out");
+    let inputs = [
+        huge.display().to_string(),
+        cut.display().to_string(),
+        full.display().to_string(),
+    ];
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let r = run(&args, &out, &["--asr-model", "tiny.en", "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 2);
+    let d = doc(&docs, "8k.mp4");
+    let texts: Vec<&str> = d["screen_text"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Huge frame text"], "{d}");
+    assert!(!doc(&docs, "full.mkv")["stats"]["has_video"].is_null());
+    let fails = failures(&out);
+    assert_eq!(fails.len(), 1, "{fails:?}");
+    assert!(fails[0]["uri"].as_str().unwrap().ends_with("cut.mkv"));
+    assert_eq!(fails[0]["stage"], "ocr");
+    assert!(
+        fails[0]["error"].as_str().unwrap().contains("truncated"),
+        "{fails:?}"
+    );
+    // Frames were scaled by FFmpeg: nothing near an 8K RGB frame per keyframe (100 MiB) stays.
+    let summary: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert!(
+        summary["peak_rss_mib"].as_f64().unwrap() < 900.0,
+        "{summary}"
+    );
+}

@@ -1,13 +1,18 @@
-"""vid2text vs faster-whisper, side by side on the same inputs in the same run.
+"""vid2text vs faster-whisper, side by side on the same inputs in the same run; and OCR.
 
-    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en]
+    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr]
 
 Builds a deterministic corpus from ../shared/data (real speech clips joined with silence and
 music into videos, about 20 minutes of media, plus the shared videos), then runs vid2text,
 faster-whisper sequential (vad_filter=True) and faster-whisper's BatchedInferencePipeline
 (batch 8) alternately for several rounds with the same CTranslate2 model directory, compute type
 int8, beam size and thread count, and prints one table: medians of wall time, x real time, CPU
-seconds, peak RSS, WER against the references, and the ratios peer/ours.
+seconds, peak RSS, WER against the references, and the ratios peer/ours. vid2text runs with
+`--no-ocr` (the same work as the peers) and once more with OCR on (everything it reads).
+
+The OCR table: every shared video and a generated 5-minute slide talk (10 slides), each read
+alone; medians of the visual workers' time (keyframe decoding + OCR), keyframes sampled and read,
+and the share skipped as near-identical.
 """
 import argparse
 import json
@@ -123,16 +128,62 @@ def timed(cmd: list, env=None) -> tuple:
     return p.stdout, float(wall), float(user) + float(sys_), float(rss) / 1024
 
 
-def run_ours(binary, model_dir, files, beam, threads):
+def run_ours(binary, model_dir, files, beam, threads, ocr=False):
     with tempfile.TemporaryDirectory() as out:
+        extra = [] if ocr else ["--no-ocr"]
         _, wall, cpu, rss = timed([binary, "run", "-q", *files, "-o", out, "--asr-model", model_dir,
-                                   "--beam-size", beam, "--threads", threads])
+                                   "--beam-size", beam, "--threads", threads, "--text-format", "speech", *extra])
         texts = {}
         cat = subprocess.check_output([binary, "cat", out], text=True)
         for line in cat.splitlines():
             d = json.loads(line)
             texts[d["source"]] = d["text"]
     return texts, wall, cpu, rss
+
+
+def slide_talk(path: Path, slides: int = 10, every: int = 30) -> None:
+    """A lecture-like video: a slide of title + 3 bullets every `every` s, silent audio."""
+    font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    draws = []
+    for i in range(slides):
+        a, b = i * every, (i + 1) * every
+        lines = [(f"Lecture part {i + 1}", 120, 60)] + [(f"Point {i + 1}.{k} - property {k * 7 + i}", 260 + 80 * k, 40) for k in range(3)]
+        for text, y, size in lines:
+            draws.append(f"drawtext=fontfile={font}:text='{text}':x=120:y={y}:fontsize={size}:fontcolor=black:enable='gte(t,{a})*lt(t,{b})'")
+    total = slides * every
+    tmp = path.with_name(path.stem + ".part.mp4")
+    sh("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"color=white:s=1280x720:r=25:d={total}",
+       "-f", "lavfi", "-i", f"anullsrc=r=16000:cl=mono:d={total}", "-vf", ",".join(draws),
+       "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", tmp)
+    tmp.rename(path)
+
+
+def ocr_table(binary: str, rounds: int) -> None:
+    talk = WORK / "ocr" / "slide-talk.mp4"
+    if not talk.exists():
+        talk.parent.mkdir(parents=True, exist_ok=True)
+        slide_talk(talk)
+    videos = sorted((DATA / "video").glob("*.*")) + [talk]
+    print(f"\nOCR: each video alone, 1 OCR worker x 1 thread, medians of {rounds} rounds")
+    print("| video | media s | keyframes | read by OCR | not read (same picture, back-off) | visual s | keyframes/s | x real time |")
+    print("|---|---|---|---|---|---|---|---|")
+    tot = [0.0, 0, 0, 0.0]
+    for v in videos:
+        times, frames, read = [], 0, 0
+        for _ in range(rounds):
+            with tempfile.TemporaryDirectory() as out:
+                p = subprocess.run([binary, "run", "-q", "--json", str(v), "-o", out, "--asr-model", "tiny.en"],
+                                   stdout=subprocess.PIPE, text=True, check=True)
+                summary = json.loads(p.stdout)
+                times.append(summary["visual_s"])
+                frames, read = summary["keyframes"], summary["ocr_frames"]
+        t = statistics.median(times)
+        media = duration(str(v))
+        tot = [tot[0] + media, tot[1] + frames, tot[2] + read, tot[3] + t]
+        skipped = 100 * (frames - read) / frames if frames else 0
+        print(f"| {v.name} | {media:.1f} | {frames} | {read} | {skipped:.0f} % | {t:.2f} | {frames / t if t else 0:.1f} | {media / t if t else 0:.1f} |")
+    media, frames, read, t = tot
+    print(f"| all | {media:.1f} | {frames} | {read} | {100 * (frames - read) / frames:.0f} % | {t:.2f} | {frames / t:.1f} | {media / t:.1f} |")
 
 
 def run_fw(python, model_dir, files, beam, threads, mode):
@@ -161,7 +212,11 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--binary", default=str(REPO / "target/release/vid2text"))
     ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
+    ap.add_argument("--only", choices=["asr", "ocr"], help="one of the two tables")
     a = ap.parse_args()
+    if a.only == "ocr":
+        ocr_table(a.binary, a.rounds)
+        return
     models = Path(os.environ.get("VID2TEXT_MODELS", Path.home() / ".cache/vid2text/models"))
     model_dir = str(models / "whisper" / a.model)
     refs = build_corpus(a.minutes * 60, 4)
@@ -170,6 +225,7 @@ def main() -> None:
     print(f"corpus: {len(files)} files, {media_s / 60:.1f} min of media; model {a.model}, int8, {a.threads} threads, {a.rounds} rounds", flush=True)
     tools = {
         "vid2text": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads),
+        "vid2text, OCR on too": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads, ocr=True),
         "faster-whisper sequential": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "seq"),
         "faster-whisper batched (8)": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "batched"),
     }
@@ -190,6 +246,8 @@ def main() -> None:
         print(f"|{'-' * 29}|{'-' * 11}|{'-' * 9}|{'-' * 13}|{'-' * 9}|{'-' * 14}|{'-' * 8}|")
         for n, (wall, cpu, rss, w) in med.items():
             print(f"| {n:<27} | {wall / ours[0]:>9.2f} | {wall:>7.1f} | {media_s / wall:>11.1f} | {cpu:>7.1f} | {rss:>12.0f} | {100 * w:>6.2f} |")
+    if a.only != "asr":
+        ocr_table(a.binary, a.rounds)
 
 
 if __name__ == "__main__":

@@ -104,8 +104,10 @@ impl ScreenTracker {
     }
 
     /// The lines (text, confidence), in reading order, that OCR read on the keyframe at `t`.
-    pub fn observe(&mut self, t: f64, lines: &[(String, f32)]) {
+    /// Returns how many of them are new (not continuing a span).
+    pub fn observe(&mut self, t: f64, lines: &[(String, f32)]) -> usize {
         self.frames += 1;
+        let mut new = 0;
         let mut matched = vec![false; self.spans.len()];
         for (n, (text, conf)) in lines.iter().enumerate() {
             let text = text.trim();
@@ -143,6 +145,7 @@ impl ScreenTracker {
                     span.add(text, *conf, self.frames);
                     self.spans.push(span);
                     matched.push(true);
+                    new += 1;
                 }
             }
         }
@@ -152,6 +155,7 @@ impl ScreenTracker {
                 s.end = Some(t);
             }
         }
+        new
     }
 
     /// A keyframe at `t` that looked the same as the last one read: what is on screen stays.

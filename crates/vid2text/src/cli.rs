@@ -130,6 +130,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0.8)]
     pub ocr_min_confidence: f32,
 
+    /// When the picture keeps changing but OCR finds nothing new (motion, a running timecode),
+    /// reads are spaced out: after n such reads, the next waits min(n, SECS) seconds. New text
+    /// on screen resets it; 0 reads every changed keyframe.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub ocr_backoff: f64,
+
     /// Inputs whose keyframes are read in parallel (each worker runs FFmpeg and OCR).
     #[arg(long, default_value_t = 1)]
     pub ocr_workers: usize,

@@ -51,6 +51,12 @@ pub struct Summary {
     pub failed_before: usize,
     pub media_s: f64,
     pub speech_s: f64,
+    /// Keyframes sampled and keyframes read by OCR (the rest were near-identical), over the
+    /// documents of this run.
+    pub keyframes: u64,
+    pub ocr_frames: u64,
+    /// Seconds the visual workers spent (keyframe decoding, OCR, subtitle streams), summed.
+    pub visual_s: f64,
     pub wall_s: f64,
     /// Peak resident memory of the process (VmHWM), MiB.
     pub peak_rss_mib: f64,
@@ -174,6 +180,8 @@ struct Visual {
     keyframes: u64,
     ocr_frames: u64,
     skipped_subtitle_streams: Vec<String>,
+    /// Seconds the worker spent on the input.
+    busy_s: f64,
 }
 
 /// Errors that stop a run (exit 2), as opposed to per-input failures.
@@ -289,7 +297,11 @@ pub fn run(settings: Settings) -> Result<Summary> {
                     let mut ocr = ocr;
                     for job in rx {
                         let key = job.key;
-                        let result = read_visual(&job, &settings, ocr.as_mut());
+                        let began = Instant::now();
+                        let result = read_visual(&job, &settings, ocr.as_mut()).map(|mut v| {
+                            v.busy_s = began.elapsed().as_secs_f64();
+                            v
+                        });
                         if tx.send((Outcome::Visual(key, result), 0.0)).is_err() {
                             break; // the writer is gone: the run is stopping
                         }
@@ -345,6 +357,9 @@ pub fn run(settings: Settings) -> Result<Summary> {
     summary.failed = written.failed;
     summary.media_s = written.media_s;
     summary.speech_s = written.speech_s;
+    summary.keyframes = written.keyframes;
+    summary.ocr_frames = written.ocr_frames;
+    summary.visual_s = round(written.visual_s, 3);
     summary.wall_s = started.elapsed().as_secs_f64();
     summary.peak_rss_mib = peak_rss_mib();
     Ok(summary)
@@ -886,13 +901,20 @@ fn read_visual(
     let mut tracker = ScreenTracker::new();
     let mut last: Option<Thumbnail> = None;
     let mut last_t = 0.0f64;
+    // Back-off on changing pictures where OCR finds nothing new (motion, a running timecode):
+    // after n such reads in a row, the next read waits min(n, max) seconds. New text resets it.
+    let mut quiet = 0u32;
+    let mut last_read_t = f64::NEG_INFINITY;
     let mut ocr_error = None;
     let end = vid2text_media::keyframes(&job.target, &s.keyframes, s.timeout, &mut |frame| {
         v.keyframes += 1;
         last_t = frame.t;
         let img = RgbImage::new(frame.width as usize, frame.height as usize, frame.rgb);
         let thumb = Thumbnail::of(&img);
-        if last.as_ref().is_some_and(|l| l.same_picture(&thumb)) {
+        let wait = (quiet as f64).min(s.ocr_backoff_s);
+        if last.as_ref().is_some_and(|l| l.same_picture(&thumb))
+            || frame.t - last_read_t < wait - 1e-6
+        {
             tracker.hold(frame.t);
             return Ok(());
         }
@@ -901,7 +923,9 @@ fn read_visual(
                 v.ocr_frames += 1;
                 let lines: Vec<(String, f32)> =
                     lines.into_iter().map(|l| (l.text, l.confidence)).collect();
-                tracker.observe(frame.t, &lines);
+                let new = tracker.observe(frame.t, &lines);
+                quiet = if new > 0 { 0 } else { quiet + 1 };
+                last_read_t = frame.t;
                 last = Some(thumb);
                 Ok(())
             }
@@ -953,6 +977,9 @@ struct Written {
     failed: usize,
     media_s: f64,
     speech_s: f64,
+    keyframes: u64,
+    ocr_frames: u64,
+    visual_s: f64,
 }
 
 /// The writer stage: sidecars first, then documents and failures committed in parts.
@@ -1091,6 +1118,7 @@ fn finish_input(
         (Outcome::Document(doc, _), visual) => {
             let mut doc = *doc;
             if let Some(Ok(v)) = visual {
+                w.visual_s += v.busy_s;
                 join_visual(&mut doc, *v, s);
             }
             if let Err(e) = write_subtitles(out, s, &doc) {
@@ -1101,6 +1129,8 @@ fn finish_input(
             } else {
                 w.documents += 1;
                 w.speech_s += doc.stats.speech_s;
+                w.keyframes += doc.stats.keyframes;
+                w.ocr_frames += doc.stats.ocr_frames;
                 docs.push(doc);
             }
         }

@@ -32,6 +32,7 @@ pub struct Settings {
     pub ocr_models: Option<(PathBuf, PathBuf)>,
     pub keyframes: KeyframeOptions,
     pub ocr_min_confidence: f32,
+    pub ocr_backoff_s: f64,
     pub ocr_workers: usize,
     pub ocr_threads: usize,
     pub text_format: TextFormat,
@@ -95,6 +96,9 @@ impl Settings {
         }
         if !(0.0..=1.0).contains(&a.ocr_min_confidence) {
             bail!("--ocr-min-confidence must be in [0, 1]");
+        }
+        if !(a.ocr_backoff.is_finite() && a.ocr_backoff >= 0.0) {
+            bail!("--ocr-backoff must be a number of seconds, 0 or more");
         }
         if a.ocr_workers == 0 || a.ocr_threads == 0 {
             bail!("--ocr-workers and --ocr-threads must be at least 1");
@@ -195,6 +199,7 @@ impl Settings {
                 "scene_threshold": a.scene_threshold,
                 "keyframe_size": a.keyframe_size,
                 "min_confidence": a.ocr_min_confidence,
+                "backoff_s": a.ocr_backoff,
             });
         }
         if text_format != TextFormat::SPEECH {
@@ -217,6 +222,7 @@ impl Settings {
             ocr_models,
             keyframes,
             ocr_min_confidence: a.ocr_min_confidence,
+            ocr_backoff_s: a.ocr_backoff,
             ocr_workers: a.ocr_workers,
             ocr_threads: a.ocr_threads,
             text_format,

@@ -6,7 +6,7 @@
 //! compression ratio or a low average log-probability, and the no-speech check.
 //!
 //! Speech is first cut into windows by voice activity detection: the speech spans of a video are
-//! packed, silence removed, into windows of at most 30 s that break at pauses; segment times are
+//! packed, the pauses between them cut out, into windows of at most 30 s; segment times are
 //! mapped back onto the original timeline. Each video is a [`Transcription`], a state machine
 //! that asks for one generate call at a time; [`WhisperModel::step`] serves the pending requests
 //! of many videos in one batched call, so batching never changes a video's result.
@@ -54,8 +54,8 @@ pub struct DecodeConfig {
     /// Speech windows of a video sampled for language detection (spread over the video).
     pub language_detection_windows: usize,
     pub max_initial_timestamp: f64,
-    /// Pauses between speech spans up to this long stay inside one window; longer ones start a
-    /// new window (so no segment can straddle a long silence).
+    /// Pauses between speech spans up to this long stay inside a window as audio; longer ones
+    /// are cut out (times map back across them; see [`plan_windows`]).
     pub max_kept_pause_s: f64,
     /// A window's output is dropped as a hallucination when its no-speech probability is above
     /// this and its average log-probability below `hallucination_logprob_threshold` (catches
@@ -85,7 +85,7 @@ impl Default for DecodeConfig {
             language: None,
             language_detection_windows: 3,
             max_initial_timestamp: 1.0,
-            max_kept_pause_s: 10.0,
+            max_kept_pause_s: 0.0,
             hallucination_no_speech_threshold: 0.5,
             hallucination_logprob_threshold: -0.5,
             repetition_drop_threshold: 3.0,
@@ -388,55 +388,139 @@ impl WhisperModel {
     }
 }
 
-/// A window of speech: contiguous audio of at most 30 s.
+/// A window of speech: at most 30 s of audio, made of one or more pieces of the original audio
+/// (speech spans, with the pauses between them cut out or kept).
 #[derive(Debug, Clone)]
 struct Window {
-    /// First sample in the original audio.
-    start: usize,
+    pieces: Vec<Piece>,
     /// Where voice activity detection found speech starting, in seconds from the window start.
     speech_starts: Vec<f64>,
     /// The samples; emptied once the window is decoded.
     audio: Vec<f32>,
 }
 
+/// A piece of a window: `len` samples of the original audio from `orig`, at sample `at` of
+/// the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub orig: usize,
+    pub at: usize,
+    pub len: usize,
+}
+
 impl Window {
-    /// Maps a time (s) within the window onto the original timeline.
-    fn original_time(&self, t: f64) -> f64 {
-        self.start as f64 / SR + t.max(0.0)
+    /// Maps a segment `(start, end)` in window time onto the original timeline. A segment that
+    /// runs across a cut pause (Whisper hears no pause there) keeps the times of the piece that
+    /// holds most of it, so it never spans the silence that was cut out.
+    fn original_span(&self, start: f64, end: f64) -> (f64, f64) {
+        let (a, b) = (
+            (start.max(0.0) * SR) as usize,
+            (end.max(start).max(0.0) * SR) as usize,
+        );
+        let overlap = |p: &Piece| (b.min(p.at + p.len)).saturating_sub(a.max(p.at));
+        let main = self
+            .pieces
+            .iter()
+            .filter(|p| overlap(p) > 0)
+            .max_by_key(|p| overlap(p));
+        match main {
+            Some(p) if self.pieces.len() > 1 => {
+                let (a, b) = (a.clamp(p.at, p.at + p.len), b.clamp(p.at, p.at + p.len));
+                (
+                    (p.orig + a - p.at) as f64 / SR,
+                    (p.orig + b - p.at) as f64 / SR,
+                )
+            }
+            _ => {
+                let s = self.original_time(start, false);
+                (s, self.original_time(end.max(start), true).max(s))
+            }
+        }
+    }
+
+    /// Maps a time (s) within the window onto the original timeline. A time on the boundary of
+    /// two pieces belongs to the later piece as a start and to the earlier one as an end, so a
+    /// segment never starts or ends inside a pause that was cut out.
+    fn original_time(&self, t: f64, is_end: bool) -> f64 {
+        let x = (t.max(0.0) * SR).round() as usize;
+        let piece = self
+            .pieces
+            .iter()
+            .rev()
+            .find(|p| if is_end { p.at < x } else { p.at <= x })
+            .or(self.pieces.first());
+        match piece {
+            Some(p) => (p.orig + (x - x.min(p.at)).min(p.len)) as f64 / SR,
+            None => t.max(0.0),
+        }
     }
 }
 
-/// Plans the windows of a video from its speech spans: ranges `(start, end)` of at most 30 s
-/// of contiguous audio that break only at pauses. A pause of up to `max_gap` samples stays
-/// inside a window (Whisper hears it, and segment times map back exactly); a longer pause, or a
-/// window that would exceed 30 s, starts a new window. A span longer than 30 s is cut into 30 s
-/// pieces.
-pub fn plan_windows(spans: &[SpeechSpan], max_gap: usize) -> Vec<(usize, usize)> {
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
+/// The plan of one window: the ranges `(start, end)` of the original audio it is made of, in
+/// order, and where speech starts in it (seconds from the window start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowPlan {
+    pub ranges: Vec<(usize, usize)>,
+    pub speech_starts: Vec<f64>,
+}
+
+impl WindowPlan {
+    pub fn samples(&self) -> usize {
+        self.ranges.iter().map(|(a, b)| b - a).sum()
+    }
+}
+
+/// Plans the windows of a video from its speech spans, packing them as faster-whisper does:
+/// spans follow each other in a window, the pauses between them cut out, until the next would
+/// make it longer than 30 s. A pause of up to `max_gap` samples is kept as audio instead (it
+/// costs window space). A span longer than 30 s is cut into 30 s pieces, each its own window.
+pub fn plan_windows(spans: &[SpeechSpan], max_gap: usize) -> Vec<WindowPlan> {
+    let mut plans: Vec<WindowPlan> = Vec::new();
+    let mut fill = 0usize;
     for s in spans {
         let mut at = s.start;
         while at < s.end {
             let to = (at + N_SAMPLES).min(s.end);
-            match ranges.last_mut() {
-                Some(last)
-                    if at >= last.1 && at - last.1 <= max_gap && to - last.0 <= N_SAMPLES =>
+            let len = to - at;
+            let last_end = plans.last().and_then(|p| p.ranges.last()).map(|r| r.1);
+            match (plans.last_mut(), last_end) {
+                // Kept pause: the previous range grows over the pause and this span.
+                (Some(p), Some(end))
+                    if at >= end && at - end <= max_gap && fill + (to - end) <= N_SAMPLES =>
                 {
-                    last.1 = to
+                    p.speech_starts.push((fill + at - end) as f64 / SR);
+                    p.ranges.last_mut().expect("a range").1 = to;
+                    fill += to - end;
                 }
-                _ => ranges.push((at, to)),
+                // Pause cut out: a new range in the same window.
+                (Some(p), Some(_)) if fill + len <= N_SAMPLES => {
+                    p.speech_starts.push(fill as f64 / SR);
+                    p.ranges.push((at, to));
+                    fill += len;
+                }
+                _ => {
+                    plans.push(WindowPlan {
+                        ranges: vec![(at, to)],
+                        speech_starts: vec![0.0],
+                    });
+                    fill = len;
+                }
             }
             at = to;
         }
     }
-    ranges
+    plans
 }
 
 /// Windows without VAD: the whole audio in consecutive ranges of `len` samples, each walked by
 /// the seek loop 30 s at a time.
-pub fn plan_fixed_windows(total: usize, len: usize) -> Vec<(usize, usize)> {
+pub fn plan_fixed_windows(total: usize, len: usize) -> Vec<WindowPlan> {
     (0..total)
         .step_by(len.max(1))
-        .map(|s| (s, (s + len).min(total)))
+        .map(|s| WindowPlan {
+            ranges: vec![(s, (s + len).min(total))],
+            speech_starts: vec![],
+        })
         .collect()
 }
 
@@ -520,9 +604,25 @@ impl Transcription {
         self.transcript.language_probability = probability;
     }
 
-    /// Adds the next window: `audio` (at most 30 s with VAD) starting at sample `start`, with
-    /// the starts of the speech spans inside it (seconds from its start; empty without VAD).
-    pub fn push_window(&mut self, start: usize, audio: Vec<f32>, speech_starts: Vec<f64>) {
+    /// Adds the next window: `audio` (at most 30 s with VAD), the concatenation of the original
+    /// ranges `ranges`, with the starts of the speech spans inside it (seconds from its start;
+    /// empty without VAD).
+    pub fn push_window(
+        &mut self,
+        ranges: &[(usize, usize)],
+        audio: Vec<f32>,
+        speech_starts: Vec<f64>,
+    ) {
+        let mut pieces = Vec::with_capacity(ranges.len());
+        let mut at = 0;
+        for &(a, b) in ranges {
+            pieces.push(Piece {
+                orig: a,
+                at,
+                len: b - a,
+            });
+            at += b - a;
+        }
         self.transcript.speech_s += audio.len() as f64 / SR;
         self.transcript.windows += 1;
         self.cursors.push(Cursor {
@@ -530,7 +630,7 @@ impl Transcription {
             ..Cursor::default()
         });
         self.windows.push(Window {
-            start,
+            pieces,
             audio,
             speech_starts,
         });
@@ -779,9 +879,10 @@ impl Transcription {
                 (time_offset + start).min(max_t),
                 (time_offset + end).min(max_t),
             );
+            let (os, oe) = w.original_span(s, e);
             segments.push(Segment {
-                start: round(w.original_time(s), 3),
-                end: round(w.original_time(e.max(s)), 3),
+                start: round(os, 3),
+                end: round(oe, 3),
                 text: text.trim().to_string(),
                 avg_logprob: round(g.avg_logprob, 4),
                 no_speech_prob: round(g.no_speech_prob, 4),
@@ -834,26 +935,56 @@ mod tests {
             span(41.0, 75.0),
         ];
         let s = |a: f64| (a * SR) as usize;
-        // 1-22 s (1 s pause kept); an 8 s pause starts a new window at 30 s; 41-71 would make
-        // that window 41 s long, so 41-71 (a 34 s span cut at 30 s), then 71-75.
+        // Pauses cut out: 1-11 + 12-22 (20 s), + 30-40 would make 30 s: fits; 41-71 is a 34 s
+        // span cut at 30 s, 71-75 its rest.
+        let plans = plan_windows(&spans, 0);
+        let ranges: Vec<_> = plans.iter().map(|p| p.ranges.clone()).collect();
         assert_eq!(
-            plan_windows(&spans, 3 * 16000),
+            ranges,
             vec![
-                (s(1.0), s(22.0)),
-                (s(30.0), s(40.0)),
-                (s(41.0), s(71.0)),
-                (s(71.0), s(75.0))
+                vec![(s(1.0), s(11.0)), (s(12.0), s(22.0)), (s(30.0), s(40.0))],
+                vec![(s(41.0), s(71.0))],
+                vec![(s(71.0), s(75.0))],
             ]
         );
-        assert_eq!(
-            plan_fixed_windows(25, 10),
-            vec![(0, 10), (10, 20), (20, 25)]
-        );
+        assert_eq!(plans[0].speech_starts, vec![0.0, 10.0, 20.0]);
+        assert_eq!(plans[0].samples(), s(30.0));
+        // A 1 s pause kept (under 3 s): 1-22 as one range, then 30-40 no longer fits after it.
+        let kept = plan_windows(&spans, 3 * 16000);
+        assert_eq!(kept[0].ranges, vec![(s(1.0), s(22.0))]);
+        assert_eq!(kept[0].speech_starts, vec![0.0, 11.0]);
+        assert_eq!(kept[1].ranges, vec![(s(30.0), s(40.0))]);
+        assert_eq!(plan_fixed_windows(25, 10).len(), 3);
+    }
+
+    #[test]
+    fn window_times_map_back_across_cut_pauses() {
         let w = Window {
+            pieces: vec![
+                Piece {
+                    orig: 16_000,
+                    at: 0,
+                    len: 160_000,
+                },
+                Piece {
+                    orig: 320_000,
+                    at: 160_000,
+                    len: 80_000,
+                },
+            ],
             speech_starts: vec![],
-            start: s(1.0),
             audio: vec![],
         };
-        assert_eq!(w.original_time(12.5), 13.5);
+        assert_eq!(w.original_time(2.5, false), 3.5);
+        // 10 s into the window is where the second piece (20 s of the original) begins.
+        assert_eq!(w.original_time(10.0, false), 20.0);
+        assert_eq!(w.original_time(10.0, true), 11.0);
+        assert_eq!(w.original_time(12.0, true), 22.0);
+        // Past the end: clamped to the last piece.
+        assert_eq!(w.original_time(40.0, true), 25.0);
+        // A segment across the cut keeps the piece holding most of it.
+        assert_eq!(w.original_span(2.0, 11.0), (3.0, 11.0));
+        assert_eq!(w.original_span(9.5, 14.0), (20.0, 24.0));
+        assert_eq!(w.original_span(10.5, 12.0), (20.5, 22.0));
     }
 }

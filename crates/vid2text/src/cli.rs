@@ -73,9 +73,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_vad: bool,
 
-    /// Pauses between speech up to this long stay inside one speech window (of at most 30 s of
-    /// contiguous audio); a longer pause starts a new window. Larger: fewer, fuller windows.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    /// Pauses between speech up to this long are kept as audio inside a speech window; longer
+    /// ones are cut out, and the speech on both sides still shares the window (windows hold up
+    /// to 30 s of speech, as faster-whisper packs them). 0 cuts every pause.
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     pub max_kept_pause: f64,
 
     /// Speech probability threshold of the voice activity detector.

@@ -32,7 +32,7 @@ use vid2text_models::ocr::OcrEngine;
 use vid2text_models::ocr_image::{RgbImage, Thumbnail};
 use vid2text_models::vad::{onnx_environment, speech_spans, SileroVad, VadStream};
 use vid2text_models::whisper::{
-    plan_fixed_windows, plan_windows, Transcript, Transcription, WhisperModel,
+    plan_fixed_windows, plan_windows, Transcript, Transcription, WhisperModel, WindowPlan,
 };
 
 use crate::settings::Settings;
@@ -138,7 +138,8 @@ enum Decoded {
     Begin(u64, Box<Header>),
     Window {
         key: u64,
-        start: usize,
+        /// The ranges of the original audio (samples) that `audio` is made of.
+        ranges: Vec<(usize, usize)>,
         audio: Vec<f32>,
         /// Starts of the speech spans inside the window, seconds from its start.
         speech_starts: Vec<f64>,
@@ -531,43 +532,51 @@ fn decode_input(
         }
         return Err(fail(Stage::Decode, &msg).into());
     }
-    let (ranges, spans) = match vad {
+    let plans = match vad {
         Some(v) => {
             let probs = stream.finish(v).map_err(|e| fail(Stage::Vad, &e))?;
             let spans = speech_spans(&probs, total, &s.vad);
-            (
-                plan_windows(&spans, (s.decode.max_kept_pause_s * 16_000.0) as usize),
-                spans,
-            )
+            plan_windows(&spans, (s.decode.max_kept_pause_s * 16_000.0) as usize)
         }
-        None => (plan_fixed_windows(total, FIXED_WINDOW), Vec::new()),
-    };
-    let speech_starts = |start: usize, end: usize| -> Vec<f64> {
-        spans
-            .iter()
-            .filter(|sp| sp.start >= start && sp.start < end)
-            .map(|sp| (sp.start - start) as f64 / 16_000.0)
-            .collect()
+        None => plan_fixed_windows(total, FIXED_WINDOW),
     };
     tx.send(Decoded::Begin(key, Box::new(header)))?;
 
     if keep {
-        for (start, end) in ranges {
-            let audio = kept[start.min(total)..end.min(total)].to_vec();
-            let speech_starts = speech_starts(start, end);
+        for plan in plans {
+            let mut audio = Vec::with_capacity(plan.samples());
+            for &(a, b) in &plan.ranges {
+                audio.extend_from_slice(&kept[a.min(total)..b.min(total)]);
+            }
             tx.send(Decoded::Window {
                 key,
-                start,
+                ranges: plan.ranges,
                 audio,
-                speech_starts,
+                speech_starts: plan.speech_starts,
             })?;
         }
     } else {
-        // Pass 2: decode again and cut the windows out as the samples go by.
+        // Pass 2: decode again and cut the windows' ranges out as the samples go by. Ranges
+        // come in order; a window is sent once its last range is complete.
+        let pieces: Vec<(usize, usize, usize)> = plans
+            .iter()
+            .enumerate()
+            .flat_map(|(w, p)| p.ranges.iter().map(move |&(a, b)| (w, a, b)))
+            .collect();
+        let mut plans: Vec<Option<WindowPlan>> = plans.into_iter().map(Some).collect();
         let mut pos = 0usize;
         let mut next = 0usize;
         let mut current: Vec<f32> = Vec::new();
         let mut gone = None;
+        let mut send_window = |w: usize, audio: Vec<f32>| {
+            let plan = plans[w].take().expect("each window once");
+            tx.send(Decoded::Window {
+                key,
+                ranges: plan.ranges,
+                audio,
+                speech_starts: plan.speech_starts,
+            })
+        };
         let second = vid2text_media::decode_audio_stream(
             &target,
             s.timeout,
@@ -575,7 +584,7 @@ fn decode_input(
             &mut |chunk| {
                 let (chunk_start, chunk_end) = (pos, pos + chunk.len());
                 pos = chunk_end;
-                while let Some(&(start, end)) = ranges.get(next) {
+                while let Some(&(w, start, end)) = pieces.get(next) {
                     if start >= chunk_end {
                         break;
                     }
@@ -584,20 +593,16 @@ fn decode_input(
                         current.extend_from_slice(&chunk[a - chunk_start..b - chunk_start]);
                     }
                     if end > chunk_end {
-                        break; // the window goes on in the next chunk
-                    }
-                    let audio = std::mem::take(&mut current);
-                    let window = Decoded::Window {
-                        key,
-                        start,
-                        audio,
-                        speech_starts: speech_starts(start, end),
-                    };
-                    if let Err(e) = tx.send(window) {
-                        gone = Some(e);
-                        return Err(vid2text_media::Error::Invalid("stopping".into()));
+                        break; // the range goes on in the next chunk
                     }
                     next += 1;
+                    let last_of_window = pieces.get(next).is_none_or(|p| p.0 != w);
+                    if last_of_window {
+                        if let Err(e) = send_window(w, std::mem::take(&mut current)) {
+                            gone = Some(e);
+                            return Err(vid2text_media::Error::Invalid("stopping".into()));
+                        }
+                    }
                 }
                 Ok(())
             },
@@ -609,13 +614,8 @@ fn decode_input(
             return Err(fail(Stage::Decode, &format!("second pass: {e}")).into());
         }
         // Audio shorter on the second pass than the first: flush what is there.
-        if let Some(&(start, end)) = ranges.get(next) {
-            tx.send(Decoded::Window {
-                key,
-                start,
-                audio: current,
-                speech_starts: speech_starts(start, end),
-            })?;
+        if let Some(&(w, _, _)) = pieces.get(next) {
+            send_window(w, current)?;
         }
     }
     tx.send(Decoded::End(key))?;
@@ -769,12 +769,12 @@ fn accept(
         },
         Decoded::Window {
             key,
-            start,
+            ranges,
             audio,
             speech_starts,
         } => {
             if let Some(a) = active.iter_mut().find(|a| a.key == key) {
-                a.job.push_window(start, audio, speech_starts);
+                a.job.push_window(&ranges, audio, speech_starts);
             }
             true
         }

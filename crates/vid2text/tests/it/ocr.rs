@@ -318,3 +318,86 @@ fn generated_talk_slides_once_in_order() {
     let second = text.find("Gradient descent").unwrap();
     assert!(first < spoken && spoken < second, "{text}");
 }
+
+/// SubRip and ASS streams in Matroska: both read, markup removed, each cue with its stream and
+/// language, in time order across streams.
+#[test]
+fn srt_and_ass_streams_with_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let srt = d.join("en.srt");
+    std::fs::write(
+        &srt,
+        "1\n00:00:00,500 --> 00:00:01,500\n<i>Hello</i> there\n\n2\n00:00:03,000 --> 00:00:04,000\nSecond line\n",
+    )
+    .unwrap();
+    let srt_de = d.join("de.srt");
+    std::fs::write(
+        &srt_de,
+        "1\n00:00:02,000 --> 00:00:02,800\n{\\an8}Guten Tag\n",
+    )
+    .unwrap();
+    let video = d.join("subs.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=gray:s=160x120:r=5:d=5",
+        "-i",
+        srt.to_str().unwrap(),
+        "-i",
+        srt_de.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-map",
+        "1",
+        "-map",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:s:0",
+        "srt",
+        "-c:s:1",
+        "ass",
+        "-metadata:s:s:0",
+        "language=eng",
+        "-metadata:s:s:1",
+        "language=ger",
+        video.to_str().unwrap(),
+    ]);
+    let out = d.join("out");
+    let r = run(
+        &[video.to_str().unwrap()],
+        &out,
+        &["--asr-model", "tiny.en"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = &documents(&out)[0];
+    let cues: Vec<(f64, &str, u64, &str)> = doc["subtitles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["start"].as_f64().unwrap(),
+                c["text"].as_str().unwrap(),
+                c["stream"].as_u64().unwrap(),
+                c["language"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cues,
+        vec![
+            (0.5, "Hello there", 1, "eng"),
+            (2.0, "Guten Tag", 2, "ger"),
+            (3.0, "Second line", 1, "eng"),
+        ]
+    );
+    assert_eq!(
+        doc["text"],
+        "<subtitle>\nHello there\nGuten Tag\nSecond line\n</subtitle>"
+    );
+}

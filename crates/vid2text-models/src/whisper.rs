@@ -297,40 +297,84 @@ impl WhisperModel {
     /// requests were served (0 when all are finished).
     pub fn step(&self, jobs: &mut [&mut Transcription], max_batch: usize) -> Result<usize> {
         self.detect_pending_languages(jobs);
+        // Look further than one batch: requests of one batch must share temperature, prompt
+        // length and length limit, and the pending windows often mix them. The largest group
+        // is served first; the others wait for the next step.
+        let look = max_batch.max(1) * 4;
         let mut requests: Vec<(usize, Request)> = Vec::new();
         for (i, job) in jobs.iter_mut().enumerate() {
-            let room = max_batch.max(1).saturating_sub(requests.len());
+            let room = look.saturating_sub(requests.len());
             if room == 0 {
                 break;
             }
             requests.extend(job.next_requests(self, room).into_iter().map(|r| (i, r)));
         }
-        let served = requests.len();
-        while !requests.is_empty() {
-            let key = |r: &Request| (r.temperature, r.prompt.len(), r.max_length);
-            let first = key(&requests[0].1);
-            let (group, rest): (Vec<_>, Vec<_>) =
-                requests.into_iter().partition(|(_, r)| key(r) == first);
-            requests = rest;
-            let results = self.generate(
-                &group.iter().map(|(_, r)| r).collect::<Vec<_>>(),
-                jobs[group[0].0].config(),
-            );
-
-            let results = match results {
-                Ok(r) => r,
-                Err(e) => {
-                    for (i, req) in group.into_iter().chain(requests) {
-                        jobs[i].cursors[req.window].in_flight = false;
-                    }
-                    return Err(e);
-                }
-            };
-            for ((i, req), res) in group.into_iter().zip(results) {
-                jobs[i].accept(self, req, res);
+        if requests.is_empty() {
+            return Ok(0);
+        }
+        let key = |r: &Request| (r.temperature.to_bits(), r.prompt.len(), r.max_length);
+        let mut counts: Vec<((u32, usize, usize), usize)> = Vec::new();
+        for (_, r) in &requests {
+            match counts.iter_mut().find(|(k, _)| *k == key(r)) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((key(r), 1)),
             }
         }
+        // Most requests first; among equals, the group of the earliest request (stable order).
+        let best = counts
+            .iter()
+            .rev()
+            .max_by_key(|(_, n)| *n)
+            .map(|(k, _)| *k)
+            .expect("a request");
+        let (mut group, rest): (Vec<_>, Vec<_>) =
+            requests.into_iter().partition(|(_, r)| key(r) == best);
+        let spill = group.split_off(group.len().min(max_batch.max(1)));
+        for (i, req) in rest.into_iter().chain(spill) {
+            jobs[i].cursors[req.window].in_flight = false;
+        }
+        self.compute_features(jobs, &mut group);
+        let served = group.len();
+        let results = self.generate(
+            &group.iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            jobs[group[0].0].config(),
+        );
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => {
+                for (i, req) in group {
+                    jobs[i].cursors[req.window].in_flight = false;
+                }
+                return Err(e);
+            }
+        };
+        for ((i, req), res) in group.into_iter().zip(results) {
+            jobs[i].accept(self, req, res);
+        }
         Ok(served)
+    }
+
+    /// Log-mel features of the chosen requests, computed on as many threads as there are
+    /// replicas' threads (the ASR thread would otherwise do them one by one between calls).
+    fn compute_features(&self, jobs: &[&mut Transcription], group: &mut [(usize, Request)]) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(group.len())
+            .max(1);
+        let size = group.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            for chunk in group.chunks_mut(size) {
+                scope.spawn(|| {
+                    for (i, r) in chunk.iter_mut() {
+                        let audio = &jobs[*i].windows[r.window].audio;
+                        let (a, b) = r.samples;
+                        r.features = self
+                            .mel
+                            .window_features(&audio[a.min(audio.len())..b.min(audio.len())]);
+                    }
+                });
+            }
+        });
     }
 
     /// Generates for a batch of requests, split across the model replicas (the parts run in
@@ -564,6 +608,9 @@ pub fn plan_fixed_windows(total: usize, len: usize) -> Vec<WindowPlan> {
 
 struct Request {
     window: usize,
+    /// The part of the window's audio to decode (samples).
+    samples: (usize, usize),
+    /// Log-mel features of `samples`, computed once the request is chosen for a batch.
     features: Vec<f32>,
     prompt: Vec<u32>,
     temperature: f32,
@@ -738,7 +785,6 @@ impl Transcription {
         let c = &self.cursors[window];
         let start = (c.seek * HOP).min(w.audio.len());
         let end = (start + N_SAMPLES).min(w.audio.len());
-        let features = model.mel.window_features(&w.audio[start..end]);
         let temperature = self
             .config
             .temperatures
@@ -757,7 +803,8 @@ impl Transcription {
         prompt.extend_from_slice(&self.sot_sequence);
         Request {
             window,
-            features,
+            samples: (start, end),
+            features: Vec::new(),
             prompt,
             temperature,
             max_length: max_length_for(end - start),

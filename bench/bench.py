@@ -8,7 +8,7 @@ faster-whisper sequential (vad_filter=True) and faster-whisper's BatchedInferenc
 (batch 8) alternately for several rounds with the same CTranslate2 model directory, compute type
 int8, beam size and thread count, and prints one table: medians of wall time, x real time, CPU
 seconds, peak RSS, WER against the references, and the ratios peer/ours. vid2text runs with
-`--no-ocr` (the same work as the peers) and once more with OCR on (everything it reads).
+`--no-ocr` (the same work as the peers); `--ocr-row` times it once more with OCR on.
 
 The OCR table: every shared video and a generated 5-minute slide talk (10 slides), each read
 alone; medians of the visual workers' time (keyframe decoding + OCR), keyframes sampled and read,
@@ -213,6 +213,7 @@ def main() -> None:
     ap.add_argument("--binary", default=str(REPO / "target/release/vid2text"))
     ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
     ap.add_argument("--only", choices=["asr", "ocr"], help="one of the two tables")
+    ap.add_argument("--ocr-row", action="store_true", help="also time vid2text with OCR on in the ASR table")
     a = ap.parse_args()
     if a.only == "ocr":
         ocr_table(a.binary, a.rounds)
@@ -225,7 +226,8 @@ def main() -> None:
     print(f"corpus: {len(files)} files, {media_s / 60:.1f} min of media; model {a.model}, int8, {a.threads} threads, {a.rounds} rounds", flush=True)
     tools = {
         "vid2text": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads),
-        "vid2text, OCR on too": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads, ocr=True),
+        **({"vid2text, OCR on too": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads, ocr=True)}
+           if a.ocr_row else {}),
         "faster-whisper sequential": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "seq"),
         "faster-whisper batched (8)": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "batched"),
     }

@@ -8,7 +8,9 @@ use std::path::Path;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use crate::ocr_image::{boxes_from_probability, det_input_size, DbParams, Quad, RgbImage};
+use crate::ocr_image::{
+    boxes_from_probability, det_input_size, DbParams, DetLimit, Quad, RgbImage,
+};
 use crate::{Error, Result};
 
 /// Height of the recognition input, and its minimum width (RapidOCR's `rec_img_shape`).
@@ -16,8 +18,8 @@ const REC_HEIGHT: usize = 48;
 const REC_MIN_WIDTH: usize = 320;
 /// Crops per recognition call (RapidOCR's `rec_batch_num`).
 const REC_BATCH: usize = 6;
-/// The detector's short side (RapidOCR: `limit_side_len: 736`, `limit_type: min`).
-const DET_SHORT_SIDE: usize = 736;
+/// RapidOCR's detector sizing (`limit_side_len: 736`, `limit_type: min`).
+pub const RAPIDOCR_DET_LIMIT: DetLimit = DetLimit::Min(736);
 /// Images are brought under this long side first (RapidOCR's `max_side_len`).
 const MAX_SIDE: usize = 2000;
 
@@ -38,6 +40,7 @@ pub struct OcrEngine {
     /// CTC classes: index 0 is the blank, then the model's dictionary, then a space.
     chars: Vec<String>,
     db: DbParams,
+    det_limit: DetLimit,
 }
 
 fn ocr_err(e: impl std::fmt::Display) -> Error {
@@ -81,7 +84,14 @@ impl OcrEngine {
             rec,
             chars,
             db: DbParams::default(),
+            det_limit: RAPIDOCR_DET_LIMIT,
         })
+    }
+
+    /// How detector inputs are sized (RapidOCR's rule by default).
+    pub fn with_det_limit(mut self, limit: DetLimit) -> Self {
+        self.det_limit = limit;
+        self
     }
 
     /// Size of the dictionary (without blank and space).
@@ -144,7 +154,7 @@ impl OcrEngine {
 
     /// Text boxes of an image, in reading order.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Quad>> {
-        let (w, h) = det_input_size(img.width, img.height, DET_SHORT_SIDE);
+        let (w, h) = det_input_size(img.width, img.height, self.det_limit);
         let resized = img.resize(w, h);
         let mut input = vec![0f32; 3 * w * h];
         resized.write_normalized_bgr(&mut input, w);

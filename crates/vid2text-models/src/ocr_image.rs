@@ -186,14 +186,36 @@ fn homography(from: &Quad, to: &Quad) -> [f64; 8] {
     m
 }
 
-/// Size of the detector input for an image (RapidOCR's `limit_type: min`, 736): the short side
-/// brought up to 736, both sides rounded to multiples of 32.
-pub fn det_input_size(width: usize, height: usize, limit_side: usize) -> (usize, usize) {
-    let short = width.min(height) as f64;
-    let ratio = if short < limit_side as f64 {
-        limit_side as f64 / short
-    } else {
-        1.0
+/// How the detector input is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetLimit {
+    /// RapidOCR's `limit_type: min`: the short side is brought up to at least this (736 in
+    /// RapidOCR): small images are enlarged, which finds small text at a high cost.
+    Min(usize),
+    /// The short side brought up to at least `min_short`, then the long side down to at most
+    /// `max_long` (which wins): small frames are enlarged a little, large ones reduced.
+    Between { min_short: usize, max_long: usize },
+}
+
+/// Size of the detector input for an image under `limit`, both sides rounded to multiples of 32.
+pub fn det_input_size(width: usize, height: usize, limit: DetLimit) -> (usize, usize) {
+    let ratio = match limit {
+        DetLimit::Min(side) => {
+            let short = width.min(height) as f64;
+            if short < side as f64 {
+                side as f64 / short
+            } else {
+                1.0
+            }
+        }
+        DetLimit::Between {
+            min_short,
+            max_long,
+        } => {
+            let (short, long) = (width.min(height) as f64, width.max(height) as f64);
+            let up = (min_short as f64 / short).max(1.0);
+            up.min(max_long as f64 / long)
+        }
     };
     let round32 = |v: f64| (((v as usize) as f64 / 32.0).round() as usize * 32).max(32);
     (
@@ -666,10 +688,18 @@ mod tests {
     }
 
     #[test]
-    fn det_size_is_a_multiple_of_32_with_short_side_736() {
-        assert_eq!(det_input_size(1280, 720, 736), (1312, 736));
-        assert_eq!(det_input_size(640, 480, 736), (992, 736));
-        assert_eq!(det_input_size(2000, 1000, 736), (2016, 992));
+    fn det_size_is_a_multiple_of_32_under_either_limit() {
+        assert_eq!(det_input_size(1280, 720, DetLimit::Min(736)), (1312, 736));
+        assert_eq!(det_input_size(640, 480, DetLimit::Min(736)), (992, 736));
+        assert_eq!(det_input_size(2000, 1000, DetLimit::Min(736)), (2016, 992));
+        let b = DetLimit::Between {
+            min_short: 480,
+            max_long: 960,
+        };
+        assert_eq!(det_input_size(1280, 720, b), (960, 544));
+        assert_eq!(det_input_size(320, 240, b), (640, 480));
+        assert_eq!(det_input_size(500, 285, b), (832, 480));
+        assert_eq!(det_input_size(640, 480, b), (640, 480));
     }
 
     #[test]

@@ -208,9 +208,10 @@ pub fn run(settings: Settings) -> Result<Summary> {
     let mut ocrs = Vec::new();
     for _ in 0..settings.ocr_workers {
         ocrs.push(match (&onnx, &settings.ocr_models) {
-            (Some(env), Some((det, rec))) => {
-                Some(OcrEngine::load(det, rec, env, settings.ocr_threads)?)
-            }
+            (Some(env), Some((det, rec))) => Some(
+                OcrEngine::load(det, rec, env, settings.ocr_threads)?
+                    .with_det_limit(settings.ocr_det_limit),
+            ),
             _ => None,
         });
     }

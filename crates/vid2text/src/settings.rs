@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 use vid2text_core::render::TextFormat;
 use vid2text_core::subtitles::SubtitleFormat;
 use vid2text_media::KeyframeOptions;
+use vid2text_models::ocr::RAPIDOCR_DET_LIMIT;
+use vid2text_models::ocr_image::DetLimit;
 use vid2text_models::registry;
 use vid2text_models::vad::VadConfig;
 use vid2text_models::whisper::{DecodeConfig, EngineConfig, EngineDevice};
@@ -32,6 +34,7 @@ pub struct Settings {
     pub ocr_models: Option<(PathBuf, PathBuf)>,
     pub keyframes: KeyframeOptions,
     pub ocr_min_confidence: f32,
+    pub ocr_det_limit: DetLimit,
     pub ocr_backoff_s: f64,
     pub ocr_workers: usize,
     pub ocr_threads: usize,
@@ -99,6 +102,9 @@ impl Settings {
         }
         if !(a.ocr_backoff.is_finite() && a.ocr_backoff >= 0.0) {
             bail!("--ocr-backoff must be a number of seconds, 0 or more");
+        }
+        if a.ocr_det_size != 0 && !(64..=4096).contains(&a.ocr_det_size) {
+            bail!("--ocr-det-size must be 0 or between 64 and 4096 pixels");
         }
         if a.ocr_workers == 0 || a.ocr_threads == 0 {
             bail!("--ocr-workers and --ocr-threads must be at least 1");
@@ -209,6 +215,7 @@ impl Settings {
                 "keyframe_size": a.keyframe_size,
                 "min_confidence": a.ocr_min_confidence,
                 "backoff_s": a.ocr_backoff,
+                "det_size": a.ocr_det_size,
             });
         }
         if text_format != TextFormat::SPEECH {
@@ -231,6 +238,14 @@ impl Settings {
             ocr_models,
             keyframes,
             ocr_min_confidence: a.ocr_min_confidence,
+            ocr_det_limit: if a.ocr_det_size == 0 {
+                RAPIDOCR_DET_LIMIT
+            } else {
+                DetLimit::Between {
+                    min_short: a.ocr_det_size / 2,
+                    max_long: a.ocr_det_size,
+                }
+            },
             ocr_backoff_s: a.ocr_backoff,
             ocr_workers: a.ocr_workers,
             ocr_threads: a.ocr_threads,

@@ -42,10 +42,16 @@ fn screen_texts(d: &Value) -> Vec<(f64, f64, String)> {
         .collect()
 }
 
+/// Lower case, no spaces, full-width forms as ASCII (`：` is `:`): what a reader would not
+/// tell apart.
 fn squash(s: &str) -> String {
     s.to_lowercase()
         .chars()
         .filter(|c| !c.is_whitespace())
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
         .collect()
 }
 

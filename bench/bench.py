@@ -248,6 +248,9 @@ def main() -> None:
         print(f"|{'-' * 29}|{'-' * 11}|{'-' * 9}|{'-' * 13}|{'-' * 9}|{'-' * 14}|{'-' * 8}|")
         for n, (wall, cpu, rss, w) in med.items():
             print(f"| {n:<27} | {wall / ours[0]:>9.2f} | {wall:>7.1f} | {media_s / wall:>11.1f} | {cpu:>7.1f} | {rss:>12.0f} | {100 * w:>6.2f} |")
+    print("\nThe floor (bench/floor.py); its limits count every second as speech, where VAD lets the "
+          "pipelines skip the rest:", flush=True)
+    subprocess.run([a.python, str(REPO / "bench/floor.py"), "--threads", str(a.threads)], check=True)
     if a.only != "asr":
         ocr_table(a.binary, a.rounds)
 

@@ -16,4 +16,7 @@ if [ ! -x bench/.venv/bin/python ]; then
   python3 -m venv bench/.venv
   bench/.venv/bin/pip install --quiet --disable-pip-version-check faster-whisper==1.2.1
 fi
+# onnx builds the int8 GEMM probe of bench/floor.py.
+bench/.venv/bin/python -c "import onnx" 2>/dev/null || \
+  bench/.venv/bin/pip install --quiet --disable-pip-version-check onnx==1.23.2
 exec bench/.venv/bin/python bench/bench.py "$@"

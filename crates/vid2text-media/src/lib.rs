@@ -194,10 +194,8 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>>(
         .map_err(|source| Error::Spawn { program, source })?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
-    let err_reader = std::thread::spawn(move || match on_stderr {
-        None => tail_of(&mut stderr, 8192),
-        Some(f) => lines_tail(&mut stderr, 8192, f),
-    });
+    let on_stderr = on_stderr.unwrap_or_else(|| Box::new(|_| false));
+    let err_reader = std::thread::spawn(move || lines_tail(&mut stderr, 8192, on_stderr));
     let clock = std::sync::Arc::new(std::sync::Mutex::new(ConsumerClock::default()));
     let watch = std::sync::Arc::clone(&clock);
     let started = std::time::Instant::now();
@@ -260,22 +258,6 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>>(
     } else {
         last_lines(&err)
     })
-}
-
-/// Reads a stream to its end, keeping only its last `keep` bytes.
-fn tail_of(r: &mut impl Read, keep: usize) -> Vec<u8> {
-    let mut tail = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = r.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        tail.extend_from_slice(&buf[..n]);
-        if tail.len() > 2 * keep {
-            tail.drain(..tail.len() - keep);
-        }
-    }
-    tail
 }
 
 /// Reads a stream line by line, offering each line to `on_line`; keeps the last `keep` bytes of
@@ -408,25 +390,33 @@ pub fn is_media(path: &Path) -> bool {
     }
 }
 
-fn decode_args(input: &str, max_duration_s: Option<f64>) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-threads",
-        "1",
-        "-i",
-        input,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+/// FFmpeg's argument vector: `-nostdin -hide_banner`, the options `before` the input, the input,
+/// `-t` when the duration is limited, then the output options `after`.
+pub(crate) fn ffmpeg_args(
+    before: &[&str],
+    input: &str,
+    max_duration_s: Option<f64>,
+    after: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = ["-nostdin", "-hide_banner"]
+        .iter()
+        .chain(before)
+        .chain(&["-i", input])
+        .map(|s| s.to_string())
+        .collect();
     if let Some(max) = max_duration_s {
         args.extend(["-t".to_string(), format!("{max:.3}")]);
     }
-    args.extend(
-        [
+    args.extend(after.iter().map(|s| s.to_string()));
+    args
+}
+
+fn decode_args(input: &str, max_duration_s: Option<f64>) -> Vec<String> {
+    ffmpeg_args(
+        &["-loglevel", "error", "-threads", "1"],
+        input,
+        max_duration_s,
+        &[
             "-map",
             "0:a:0",
             "-vn",
@@ -441,11 +431,8 @@ fn decode_args(input: &str, max_duration_s: Option<f64>) -> Vec<String> {
             "-acodec",
             "pcm_s16le",
             "pipe:1",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    args
+        ],
+    )
 }
 
 /// How a streamed decode ended.
@@ -591,7 +578,7 @@ mod tests {
     #[test]
     fn tail_keeps_the_end() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let t = tail_of(&mut &data[..], 100);
+        let t = lines_tail(&mut &data[..], 100, Box::new(|_| false));
         assert!(t.len() >= 100 && t.ends_with(&data[data.len() - 100..]));
     }
 }

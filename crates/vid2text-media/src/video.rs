@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::{run_streaming, run_streaming_lines, Error, Result};
+use crate::{ffmpeg_args, run_streaming, run_streaming_lines, Error, Result};
 
 /// How keyframes are sampled.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,25 +62,11 @@ fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
         interval = o.interval_s.max(0.05) - 0.5 / o.sample_fps,
         scene = o.scene_threshold,
     );
-    let mut args: Vec<String> = [
-        "-nostdin",
-        "-hide_banner",
-        "-nostats",
-        "-loglevel",
-        "info",
-        "-threads",
-        "1",
-        "-i",
+    ffmpeg_args(
+        &["-nostats", "-loglevel", "info", "-threads", "1"],
         input,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if let Some(max) = o.max_duration_s {
-        args.extend(["-t".to_string(), format!("{max:.3}")]);
-    }
-    args.extend(
-        [
+        o.max_duration_s,
+        &[
             "-map",
             "0:V:0",
             "-an",
@@ -97,11 +83,8 @@ fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
             "-pix_fmt",
             "rgb24",
             "pipe:1",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    args
+        ],
+    )
 }
 
 /// The `pts_time` of a `showinfo` frame line.
@@ -252,24 +235,12 @@ pub fn extract_subtitles(
     max_duration_s: Option<f64>,
     limit: Duration,
 ) -> Result<Vec<Cue>> {
-    let mut args: Vec<String> = [
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-i",
+    let map = format!("0:{stream_index}");
+    let args = ffmpeg_args(
+        &["-loglevel", "error"],
         input,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if let Some(max) = max_duration_s {
-        args.extend(["-t".to_string(), format!("{max:.3}")]);
-    }
-    args.extend(
-        ["-map", &format!("0:{stream_index}"), "-f", "srt", "pipe:1"]
-            .iter()
-            .map(|s| s.to_string()),
+        max_duration_s,
+        &["-map", &map, "-f", "srt", "pipe:1"],
     );
     let mut out = Vec::new();
     run_streaming("ffmpeg", &args, limit, &mut |b| {

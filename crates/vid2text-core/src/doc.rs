@@ -45,6 +45,22 @@ pub struct SpeechSegment {
     pub temperature: f64,
 }
 
+#[cfg(test)]
+impl SpeechSegment {
+    /// A segment with neutral scores, for tests.
+    pub(crate) fn plain(start: f64, end: f64, text: &str) -> Self {
+        SpeechSegment {
+            start,
+            end,
+            text: text.into(),
+            avg_logprob: 0.0,
+            no_speech_prob: 0.0,
+            compression_ratio: 1.0,
+            temperature: 0.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ScreenText {
     pub start: f64,

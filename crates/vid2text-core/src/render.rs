@@ -67,12 +67,66 @@ impl TextFormat {
     }
 }
 
+/// The tags of the marked blocks.
+const SCREEN: &str = "screen";
+const SUBTITLE: &str = "subtitle";
+
+/// Words of a rendered text (`text::word_count`), the block tags not counted.
+pub fn words(text: &str) -> u64 {
+    let mut t = text.to_string();
+    for tag in [SCREEN, SUBTITLE] {
+        t = t
+            .replace(&format!("<{tag}>"), " ")
+            .replace(&format!("</{tag}>"), " ");
+    }
+    crate::text::word_count(&t)
+}
+
+/// The source of a block; at the same start time, speech comes before screen before subtitles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Speech,
+    Screen,
+    Subtitle,
+}
+
 /// A paragraph-sized piece of the text, with its start time.
 struct Block {
     start: f64,
-    /// Speech before screen before subtitles at the same time.
-    rank: u8,
-    body: String,
+    kind: Kind,
+    /// Speech: one paragraph; the others: one line each.
+    lines: Vec<String>,
+}
+
+impl Block {
+    fn body(&self) -> String {
+        let tag = match self.kind {
+            Kind::Speech => return self.lines.join(" "),
+            Kind::Screen => SCREEN,
+            Kind::Subtitle => SUBTITLE,
+        };
+        format!("<{tag}>\n{}\n</{tag}>", self.lines.join("\n"))
+    }
+}
+
+/// Lines starting at the same time (one keyframe, or cues at one moment) form one block.
+fn group<'a>(items: impl Iterator<Item = (f64, &'a str)>, kind: Kind, blocks: &mut Vec<Block>) {
+    for (start, text) in items {
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match blocks.last_mut() {
+            Some(b) if b.kind == kind && (start - b.start).abs() < 1e-6 => {
+                b.lines.push(text.to_string())
+            }
+            _ => blocks.push(Block {
+                start,
+                kind,
+                lines: vec![text.to_string()],
+            }),
+        }
+    }
 }
 
 /// Renders the training text from the spans (each list in time order).
@@ -91,92 +145,46 @@ pub fn render(
                 continue;
             }
             match (last_end, blocks.last_mut()) {
-                (Some(end), Some(b)) if seg.start - end < 2.0 => {
-                    b.body.push(' ');
-                    b.body.push_str(t);
-                }
+                (Some(end), Some(b)) if seg.start - end < 2.0 => b.lines.push(t.to_string()),
                 _ => blocks.push(Block {
                     start: seg.start,
-                    rank: 0,
-                    body: t.to_string(),
+                    kind: Kind::Speech,
+                    lines: vec![t.to_string()],
                 }),
             }
             last_end = Some(seg.end);
         }
     }
-    // Lines that appeared together (same keyframe) form one block.
-    let mut group = |items: Vec<(f64, &str)>, rank: u8, tag: &str| {
-        let mut i = 0;
-        while i < items.len() {
-            let start = items[i].0;
-            let mut body = format!("<{tag}>");
-            while i < items.len() && (items[i].0 - start).abs() < 1e-6 {
-                body.push('\n');
-                body.push_str(items[i].1.trim());
-                i += 1;
-            }
-            body.push_str(&format!("\n</{tag}>"));
-            blocks.push(Block { start, rank, body });
-        }
-    };
     if format.screen {
         group(
-            screen
-                .iter()
-                .filter(|s| !s.text.trim().is_empty())
-                .map(|s| (s.start, s.text.as_str()))
-                .collect(),
-            1,
-            "screen",
+            screen.iter().map(|s| (s.start, s.text.as_str())),
+            Kind::Screen,
+            &mut blocks,
         );
     }
     if format.subtitles {
-        group(
-            subtitles
-                .iter()
-                .filter(|s| !s.text.trim().is_empty())
-                .map(|s| (s.start, s.text.as_str()))
-                .collect(),
-            2,
-            "subtitle",
-        );
+        let cues = subtitles.iter().map(|s| (s.start, s.text.as_str()));
+        group(cues, Kind::Subtitle, &mut blocks);
     }
     // Stable: blocks of one kind keep their order.
-    blocks.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.rank.cmp(&b.rank)));
+    blocks.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.kind.cmp(&b.kind)));
     // Subtitle cues with nothing else between them form one block, a cue a line.
     let mut merged: Vec<Block> = Vec::with_capacity(blocks.len());
     for b in blocks {
         match merged.last_mut() {
-            Some(prev) if prev.rank == 2 && b.rank == 2 => {
-                let open = "<subtitle>\n";
-                let inner = b.body.strip_prefix(open).unwrap_or(&b.body);
-                let cut = prev.body.len() - "\n</subtitle>".len();
-                prev.body.truncate(cut);
-                prev.body.push('\n');
-                prev.body.push_str(inner);
+            Some(prev) if prev.kind == Kind::Subtitle && b.kind == Kind::Subtitle => {
+                prev.lines.extend(b.lines)
             }
             _ => merged.push(b),
         }
     }
-    let bodies: Vec<String> = merged.into_iter().map(|b| b.body).collect();
+    let bodies: Vec<String> = merged.iter().map(Block::body).collect();
     bodies.join("\n\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seg(start: f64, end: f64, text: &str) -> SpeechSegment {
-        SpeechSegment {
-            start,
-            end,
-            text: text.into(),
-            avg_logprob: 0.0,
-            no_speech_prob: 0.0,
-            compression_ratio: 1.0,
-            temperature: 0.0,
-        }
-    }
 
     fn screen(start: f64, text: &str) -> ScreenText {
         ScreenText {
@@ -190,9 +198,9 @@ mod tests {
     #[test]
     fn sources_interleave_in_time_order() {
         let speech = [
-            seg(0.5, 3.0, " Welcome to the talk."),
-            seg(3.2, 6.0, " Today: gradients."),
-            seg(12.0, 14.0, " Next slide."),
+            SpeechSegment::plain(0.5, 3.0, " Welcome to the talk."),
+            SpeechSegment::plain(3.2, 6.0, " Today: gradients."),
+            SpeechSegment::plain(12.0, 14.0, " Next slide."),
         ];
         let scr = [
             screen(0.0, "Gradient descent"),

@@ -95,24 +95,12 @@ pub fn render(format: SubtitleFormat, segments: &[SpeechSegment]) -> String {
 mod tests {
     use super::*;
 
-    fn seg(start: f64, end: f64, text: &str) -> SpeechSegment {
-        SpeechSegment {
-            start,
-            end,
-            text: text.into(),
-            avg_logprob: 0.0,
-            no_speech_prob: 0.0,
-            compression_ratio: 1.0,
-            temperature: 0.0,
-        }
-    }
-
     #[test]
     fn srt_and_vtt() {
         let segs = [
-            seg(0.2, 4.1, " Hello there."),
-            seg(3661.5, 3662.0, "Bye ---> now\n \n\r\nagain"),
-            seg(3663.0, 3664.0, " \n "),
+            SpeechSegment::plain(0.2, 4.1, " Hello there."),
+            SpeechSegment::plain(3661.5, 3662.0, "Bye ---> now\n \n\r\nagain"),
+            SpeechSegment::plain(3663.0, 3664.0, " \n "),
         ];
         assert_eq!(
             render(SubtitleFormat::Srt, &segs),

@@ -811,7 +811,7 @@ fn document(p: Header, t: Transcript, s: &Settings) -> Document {
         language: if speech.is_empty() { None } else { t.language },
         stats: Stats {
             speech_s: round(t.speech_s, 3),
-            words: text_words(&text),
+            words: render::words(&text),
             dropped,
             asr_windows: t.windows as u64,
             language_probability: if speech.is_empty() {
@@ -838,15 +838,6 @@ fn document(p: Header, t: Transcript, s: &Settings) -> Document {
     }
 }
 
-/// Words of the training text, the source tags not counted.
-fn text_words(text: &str) -> u64 {
-    let mut t = text.to_string();
-    for tag in ["<screen>", "</screen>", "<subtitle>", "</subtitle>"] {
-        t = t.replace(tag, " ");
-    }
-    vid2text_core::text::word_count(&t)
-}
-
 /// Adds what the visual workers found to a document and renders its text again.
 fn join_visual(doc: &mut Document, v: Visual, s: &Settings) {
     doc.screen_text = v.screen_text;
@@ -855,7 +846,7 @@ fn join_visual(doc: &mut Document, v: Visual, s: &Settings) {
     doc.stats.ocr_frames = v.ocr_frames;
     doc.stats.skipped_subtitle_streams = v.skipped_subtitle_streams;
     doc.text = render::render(s.text_format, &doc.speech, &doc.screen_text, &doc.subtitles);
-    doc.stats.words = text_words(&doc.text);
+    doc.stats.words = render::words(&doc.text);
 }
 
 /// A visual worker's job for one input: its text subtitle streams, then its keyframes through

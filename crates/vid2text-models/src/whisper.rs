@@ -354,8 +354,8 @@ impl WhisperModel {
         Ok(served)
     }
 
-    /// Log-mel features of the chosen requests, computed on as many threads as there are
-    /// replicas' threads (the ASR thread would otherwise do them one by one between calls).
+    /// Log-mel features of the chosen requests, computed on up to one thread per core (the ASR
+    /// thread would otherwise do them one by one between calls).
     fn compute_features(&self, jobs: &[&mut Transcription], group: &mut [(usize, Request)]) {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())

@@ -520,10 +520,7 @@ fn decode_input(
     let total = end.samples as usize;
     // FFmpeg decodes what it can of a damaged file and exits 0: a file whose audio ends well
     // before its stated duration is truncated or corrupt, not a short document.
-    let expected = match s.max_duration_s {
-        Some(max) => header.info.audio_duration_s().min(max),
-        None => header.info.audio_duration_s(),
-    };
+    let expected = s.capped(header.info.audio_duration_s());
     let got = total as f64 / 16_000.0;
     if expected > 0.0 && got < expected * 0.9 - 0.5 {
         let mut msg =
@@ -931,17 +928,11 @@ fn read_visual(
         return Err(Failure::new(job.uri.clone(), Stage::Ocr, e));
     }
     end.map_err(|e| Failure::new(job.uri.clone(), Stage::Ocr, format!("keyframes: {e}")))?;
-    let duration = match s.max_duration_s {
-        Some(m) => job.info.duration_s.min(m),
-        None => job.info.duration_s,
-    };
+    let duration = s.capped(job.info.duration_s);
     // A damaged video-only file decodes in part and FFmpeg exits 0: its frames stop well before
     // its stated length. (With audio, the audio check of the decode stage catches it.)
     if !job.info.has_audio() {
-        let expected = match s.max_duration_s {
-            Some(m) => job.info.video_duration_s().min(m),
-            None => job.info.video_duration_s(),
-        };
+        let expected = s.capped(job.info.video_duration_s());
         if v.keyframes == 0 && expected > 1.0 {
             return Err(Failure::new(
                 job.uri.clone(),

@@ -62,6 +62,12 @@ pub fn available_threads() -> usize {
 }
 
 impl Settings {
+    /// `duration_s` cut at `--max-duration`, when one is given.
+    pub fn capped(&self, duration_s: f64) -> f64 {
+        self.max_duration_s
+            .map_or(duration_s, |m| duration_s.min(m))
+    }
+
     pub fn from_args(a: RunArgs) -> Result<Self> {
         let models_dir = a.models_dir.clone().unwrap_or_else(registry::models_dir);
         let asr_model_dir = registry::resolve_whisper(&models_dir, &a.asr_model)?;
@@ -163,27 +169,24 @@ impl Settings {
             threshold: a.vad_threshold,
             ..VadConfig::default()
         };
-        let engine = EngineConfig {
-            device: match a.device {
-                DeviceArg::Cpu => EngineDevice::Cpu,
-                DeviceArg::Cuda => EngineDevice::Cuda,
-            },
-            compute_type: a.compute_type.clone(),
-            threads: 0,
-            replicas: 1,
-        };
         // --threads is Whisper's whole CPU budget, shared by the replicas. One replica with every
         // thread measured faster than one replica per thread on 2 cores (20.0-21.2 s against
         // 22.8-24.4 s on the benchmark corpus): batches here are small, 1-2 windows.
-        let mut engine = engine;
         let total = if a.threads == 0 {
             available_threads()
         } else {
             a.threads
         };
         let replicas = a.replicas.clamp(1, total.max(1));
-        engine.replicas = replicas;
-        engine.threads = (total / replicas).max(1);
+        let engine = EngineConfig {
+            device: match a.device {
+                DeviceArg::Cpu => EngineDevice::Cpu,
+                DeviceArg::Cuda => EngineDevice::Cuda,
+            },
+            compute_type: a.compute_type.clone(),
+            threads: (total / replicas).max(1),
+            replicas,
+        };
         let max_duration_s = (a.max_duration > 0.0).then_some(a.max_duration);
         let keyframes = KeyframeOptions {
             interval_s: a.keyframe_interval,

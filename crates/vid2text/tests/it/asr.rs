@@ -5,18 +5,7 @@ use vid2text_core::text::{normalize, units, wer};
 use crate::util::*;
 
 fn segments(doc: &serde_json::Value) -> Vec<(f64, f64, String)> {
-    doc["speech"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["start"].as_f64().unwrap(),
-                s["end"].as_f64().unwrap(),
-                s["text"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    spans(doc, "speech")
 }
 
 #[test]

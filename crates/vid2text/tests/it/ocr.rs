@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{data, data_str, doc, documents, run};
+use crate::util::{data, data_str, doc, documents, run, spans};
 
 fn ffmpeg(args: &[&str]) {
     let st = Command::new("ffmpeg")
@@ -28,18 +28,7 @@ fn image_size(path: &str) -> (u32, u32) {
 }
 
 fn screen_texts(d: &Value) -> Vec<(f64, f64, String)> {
-    d["screen_text"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["start"].as_f64().unwrap(),
-                s["end"].as_f64().unwrap(),
-                s["text"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    spans(d, "screen_text")
 }
 
 /// Lower case, no spaces, full-width forms as ASCII (`：` is `:`): what a reader would not

@@ -97,3 +97,19 @@ pub fn doc<'a>(docs: &'a [Value], name: &str) -> &'a Value {
         .find(|d| d["source"].as_str().unwrap().ends_with(name))
         .unwrap_or_else(|| panic!("no document for {name}"))
 }
+
+/// `(start, end, text)` of each span of a document's `field` (`speech`, `screen_text`, ...).
+pub fn spans(doc: &Value, field: &str) -> Vec<(f64, f64, String)> {
+    doc[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{field}` array in {doc}"))
+        .iter()
+        .map(|s| {
+            (
+                s["start"].as_f64().unwrap(),
+                s["end"].as_f64().unwrap(),
+                s["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

@@ -11,15 +11,19 @@
 #   scripts/setup.sh              # everything
 #   scripts/setup.sh --models     # only the models (no apt, no rustup)
 #   scripts/setup.sh --mkl        # also Intel MKL for an MKL build (README, "CPU backends")
+#   scripts/setup.sh --gpu        # also the CUDA 13 toolkit (PyPI wheels) for a `cuda` build, and
+#                                 # build it: target/release/vid2text (README, "GPU")
 set -euo pipefail
 
 only_models=0
 with_mkl=0
+with_gpu=0
 for arg in "$@"; do
   case "$arg" in
     --models) only_models=1 ;;
     --mkl) with_mkl=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --gpu) with_gpu=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -179,6 +183,41 @@ if [ "$with_mkl" = 1 ] && [ "$arch" = x86_64 ] && [ ! -f "$mkl/.complete" ]; the
   require "$mkl/lib/libiomp5.a" 1000000
   require "$mkl/include/mkl.h" 1000
   touch "$mkl/.complete"
+fi
+
+# With --gpu: the CUDA 13 toolkit from PyPI wheels (nvcc, headers, static runtime, cuBLAS), no
+# Debian CUDA and no GPU needed, then the `cuda` build. The binary loads libcuda.so.1 and
+# libcublas.so.13 at run time, so it also runs (on CPU) where there is no GPU. CUDA_ARCH_LIST
+# picks the GPU generations compiled for (default 8.0 and 9.0: A100, H100/H200; add 10.0 for
+# Blackwell); each one adds minutes to the build.
+cuda="${VID2TEXT_CUDA:-$(dirname "$models")/cuda13}"
+if [ "$with_gpu" = 1 ]; then
+  [ "$arch" = x86_64 ] || { say "--gpu: only x86_64 is supported"; exit 1; }
+  if [ ! -f "$cuda/.complete" ]; then
+    cuda_wheels=(nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88
+      nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 nvidia-cublas==13.0.2.14
+      nvidia-curand==10.4.0.35) # curand_kernel.h: needed by CTranslate2's CUDA sources
+    rm -rf "$cuda.tmp"
+    for w in "${cuda_wheels[@]}"; do
+      fetch "$w"
+      name=${w%%==*} version=${w##*==}
+      "$python" -m zipfile -e "$(ls "$wheels/${name//-/_}-${version}-"*.whl | head -1)" "$cuda.tmp"
+    done
+    c="$cuda.tmp/nvidia/cu13"
+    chmod +x "$c"/bin/* "$c"/nvvm/bin/* # zip extraction drops the exec bits
+    ln -sfn lib "$c/lib64"
+    (cd "$c/lib" && for l in cudart cublas cublasLt; do ln -sf "$(ls lib$l.so.* | head -1)" lib$l.so; done)
+    rm -rf "$cuda" && mv "$c" "$cuda" && rm -rf "$cuda.tmp"
+    require "$cuda/bin/nvcc" 1000
+    require "$cuda/include/cuda_runtime.h" 1000
+    touch "$cuda/.complete"
+  fi
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  say "building vid2text with CUDA (CUDA_ARCH_LIST=${CUDA_ARCH_LIST:-8.0;9.0}): several minutes"
+  (cd "$(dirname "$0")/.." &&
+    CUDA_PATH="$cuda" CUDA_ARCH_LIST="${CUDA_ARCH_LIST:-8.0;9.0}" PATH="$cuda/bin:$PATH" \
+      cargo build --release -p vid2text --no-default-features --features cuda)
+  say "built target/release/vid2text with CUDA: run it with --device cuda where the NVIDIA driver and libcublas.so.13 are (README, \"GPU\")"
 fi
 
 say "models ready in $models"

@@ -61,6 +61,11 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
     let items = vid2text_models::registry::inventory(&dir);
     let mut out = std::io::stdout().lock();
     writeln!(out, "model directory: {}", dir.display())?;
+    writeln!(
+        out,
+        "engine: CTranslate2 with {}",
+        vid2text_models::engine_backends().join(", ")
+    )?;
     if items.is_empty() {
         writeln!(out, "no models installed; run scripts/setup.sh")?;
     }

@@ -107,4 +107,13 @@ fn models_lists_what_setup_installed() {
     for name in ["tiny.en", "base", "silero_vad", "onnxruntime"] {
         assert!(r.stdout.contains(name), "{name} not listed:\n{}", r.stdout);
     }
+    // The default build runs Whisper's GEMM on oneDNN (twice ruy's speed: README, Benchmark).
+    let engine = r.stdout.lines().find(|l| l.starts_with("engine:"));
+    let engine = engine.unwrap_or_else(|| panic!("no engine line:\n{}", r.stdout));
+    assert!(engine.contains("ruy"), "{engine}");
+    assert_eq!(
+        engine.contains("oneDNN"),
+        cfg!(feature = "dnnl"),
+        "{engine}"
+    );
 }

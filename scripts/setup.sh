@@ -217,7 +217,7 @@ if [ "$with_gpu" = 1 ]; then
   (cd "$(dirname "$0")/.." &&
     CUDA_PATH="$cuda" CUDA_ARCH_LIST="${CUDA_ARCH_LIST:-8.0;9.0}" PATH="$cuda/bin:$PATH" \
       cargo build --release -p vid2text --no-default-features --features cuda)
-  say "built target/release/vid2text with CUDA: run it with --device cuda where the NVIDIA driver and libcublas.so.13 are (README, \"GPU\")"
+  say "built ${CARGO_TARGET_DIR:-target}/release/vid2text with CUDA: run it with --device cuda where the NVIDIA driver and libcublas.so.13 are (README, \"GPU\")"
 fi
 
 say "models ready in $models"

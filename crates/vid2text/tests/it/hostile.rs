@@ -121,14 +121,13 @@ fn hostile_files_fail_one_by_one() {
     std::os::unix::fs::symlink(&dir, dir.join("loop")).unwrap();
     // Forty audio streams in one file.
     let many = dir.join("many-streams.mkv");
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
-        .arg(data("speech/en/misc/sr-english.wav"));
+    let wav = data_str("speech/en/misc/sr-english.wav");
+    let mut args = vec!["-i", &wav];
     for _ in 0..40 {
-        cmd.args(["-map", "0:a"]);
+        args.extend(["-map", "0:a"]);
     }
-    cmd.args(["-c:a", "flac"]).arg(&many);
-    assert!(cmd.status().unwrap().success());
+    args.extend(["-c:a", "flac", many.to_str().unwrap()]);
+    ffmpeg(&args);
     // Unreadable (only meaningful when not root: root reads anything).
     let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
         .unwrap()
@@ -210,28 +209,37 @@ fn huge_frames_are_read_and_cut_video_only_files_fail() {
     let tmp = tempfile::tempdir().unwrap();
     let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
     let huge = tmp.path().join("8k.mp4");
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("color=white:s=7680x4320:r=2:d=2")
-        .args(["-vf", &format!(
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=white:s=7680x4320:r=2:d=2",
+        "-vf",
+        &format!(
             "drawtext=fontfile={font}:text='Huge frame text':x=(w-text_w)/2:y=(h-text_h)/2:fontsize=400:fontcolor=black"
-        )])
-        .args(["-c:v", "libx264", "-preset", "ultrafast"])
-        .arg(&huge)
-        .status()
-        .unwrap();
-    assert!(st.success());
+        ),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        huge.to_str().unwrap(),
+    ]);
     // 20 s of a changing picture, video only, in Matroska (which states its duration), then
     // cut in half.
     let full = tmp.path().join("full.mkv");
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc2=s=320x240:r=10:d=20")
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "10"])
-        .arg(&full)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x240:r=10:d=20",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "10",
+        full.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&full).unwrap();
     let cut = tmp.path().join("cut.mkv");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();

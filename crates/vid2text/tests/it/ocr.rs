@@ -5,16 +5,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{data, data_str, doc, documents, run, spans};
-
-fn ffmpeg(args: &[&str]) {
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .status()
-        .expect("ffmpeg");
-    assert!(st.success(), "ffmpeg {args:?}");
-}
+use crate::util::{data, data_str, doc, documents, ffmpeg, run, run_one, spans};
 
 fn image_size(path: &str) -> (u32, u32) {
     let out = Command::new("ffprobe")
@@ -184,9 +175,7 @@ fn mov_text_subtitles_with_their_times() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let input = data_str("video/autoeditor-mov_text.mp4");
-    let r = run(&[&input], &out, &["--asr-model", "tiny.en", "--no-ocr"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let d = &documents(&out)[0];
+    let d = &run_one(&input, &out, &["--asr-model", "tiny.en", "--no-ocr"]);
     let cues: Vec<(f64, f64, &str)> = d["subtitles"]
         .as_array()
         .unwrap()
@@ -271,13 +260,7 @@ fn generated_talk_slides_once_in_order() {
         video.to_str().unwrap(),
     ]);
     let out = d.join("out");
-    let r = run(
-        &[video.to_str().unwrap()],
-        &out,
-        &["--asr-model", "tiny.en"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let doc = &documents(&out)[0];
+    let doc = &run_one(video.to_str().unwrap(), &out, &["--asr-model", "tiny.en"]);
     let spans = screen_texts(doc);
     let mut last_start = -1.0;
     for (i, (title, sub)) in slides.iter().enumerate() {
@@ -363,13 +346,7 @@ fn srt_and_ass_streams_with_languages() {
         video.to_str().unwrap(),
     ]);
     let out = d.join("out");
-    let r = run(
-        &[video.to_str().unwrap()],
-        &out,
-        &["--asr-model", "tiny.en"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let doc = &documents(&out)[0];
+    let doc = &run_one(video.to_str().unwrap(), &out, &["--asr-model", "tiny.en"]);
     let cues: Vec<(f64, &str, u64, &str)> = doc["subtitles"]
         .as_array()
         .unwrap()

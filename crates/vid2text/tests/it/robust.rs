@@ -366,29 +366,31 @@ fn a_new_config_generation_applies_to_what_is_left() {
 /// tiny picture.
 fn long_video(path: &Path, secs: u32) {
     let jfk = data("speech/en/jfk/jfk.flac");
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-i"])
-        .arg(&jfk)
-        .args(["-f", "lavfi", "-i", &format!("anullsrc=r=16000:cl=mono:d={}", secs - 22)])
-        .args(["-f", "lavfi", "-i", &format!("color=c=gray:s=32x32:r=1:d={secs}")])
-        .args([
-            "-filter_complex",
-            "[0:a]aresample=16000,aformat=channel_layouts=mono,asplit[a1][a2];[a1][1:a][a2]concat=n=3:v=0:a=1[a]",
-            "-map",
-            "2:v",
-            "-map",
-            "[a]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "flac",
-        ])
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    ffmpeg(&[
+        "-i",
+        jfk.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("anullsrc=r=16000:cl=mono:d={}", secs - 22),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("color=c=gray:s=32x32:r=1:d={secs}"),
+        "-filter_complex",
+        "[0:a]aresample=16000,aformat=channel_layouts=mono,asplit[a1][a2];[a1][1:a][a2]concat=n=3:v=0:a=1[a]",
+        "-map",
+        "2:v",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "flac",
+        path.to_str().unwrap(),
+    ]);
 }
 
 #[test]

@@ -60,6 +60,26 @@ pub fn run(inputs: &[&str], out: &Path, extra: &[&str]) -> Run {
     vid2text(&args)
 }
 
+/// Runs `vid2text run INPUT -o OUT EXTRA...` on one input that must succeed, and returns its
+/// document.
+pub fn run_one(input: &str, out: &Path, extra: &[&str]) -> Value {
+    let r = run(&[input], out, extra);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut docs = documents(out);
+    assert_eq!(docs.len(), 1, "one input, one document");
+    docs.remove(0)
+}
+
+/// Runs `ffmpeg -nostdin -v error -y ARGS...` (test media generation), which must succeed.
+pub fn ffmpeg(args: &[&str]) {
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success(), "ffmpeg {args:?}");
+}
+
 /// Every committed document of OUT.
 pub fn documents(out: &Path) -> Vec<Value> {
     let mut parts: Vec<PathBuf> = std::fs::read_dir(out.join("docs"))

@@ -135,7 +135,7 @@ d="$models/vad"
 if [ ! -f "$d/.complete" ]; then
   fetch silero-vad==6.2.3
   unpack 'silero_vad-6.2.3-*.whl' silero_vad/data "$d"
-  require "$d/silero_vad.onnx" 1000000
+  require "$d/silero_vad_16k_sequence.onnx" 1000000
   touch "$d/.complete"
 fi
 

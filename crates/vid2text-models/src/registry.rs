@@ -2,9 +2,9 @@
 //! `scripts/setup.sh` fills), and how `--asr-model tiny.en|base|PATH` resolves.
 //!
 //! ```text
-//! MODELS/whisper/<name>/model.bin    CTranslate2 Whisper models (tiny.en, base, ...)
-//! MODELS/vad/silero_vad.onnx         Silero VAD
-//! MODELS/ocr/*.onnx                  PP-OCRv4 detection + recognition
+//! MODELS/whisper/<name>/model.bin              CTranslate2 Whisper models (tiny.en, base, ...)
+//! MODELS/vad/silero_vad_16k_sequence.onnx       Silero VAD, its many-frames-per-call export
+//! MODELS/ocr/*.onnx                             PP-OCRv4 detection + recognition
 //! MODELS/onnxruntime/libonnxruntime.so
 //! ```
 
@@ -58,7 +58,10 @@ pub fn installed_whisper(models: &Path) -> Vec<String> {
 }
 
 pub fn silero_vad(models: &Path) -> Result<PathBuf> {
-    require(models.join("vad").join("silero_vad.onnx"), "Silero VAD")
+    require(
+        models.join("vad").join("silero_vad_16k_sequence.onnx"),
+        "Silero VAD",
+    )
 }
 
 /// PP-OCRv4 detection and recognition models.
@@ -104,7 +107,11 @@ pub fn inventory(models: &Path) -> Vec<(String, String, PathBuf, u64)> {
         out.push(("asr".into(), name, dir, size));
     }
     let files = [
-        ("vad", "silero_vad", models.join("vad/silero_vad.onnx")),
+        (
+            "vad",
+            "silero_vad",
+            models.join("vad/silero_vad_16k_sequence.onnx"),
+        ),
         (
             "ocr",
             "ppocrv4_det",

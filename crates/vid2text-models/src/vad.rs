@@ -43,7 +43,15 @@ impl Default for VadConfig {
     }
 }
 
-/// A loaded Silero VAD session. Not thread-safe to run concurrently: one per worker.
+/// Frames per model call: 1024 frames are 32.8 s of audio, so a call's fixed cost is spread
+/// over many frames while its input stays small (2.4 MB).
+const FRAMES_PER_CALL: usize = 1024;
+
+/// A loaded Silero VAD session: the sequence export that silero-vad ships as
+/// `silero_vad_16k_sequence.onnx` (and faster-whisper as `silero_vad_v6.onnx`). It takes many
+/// frames at once (`input: [frames, 64 + 512]`) and runs its LSTM over them in order, carrying
+/// `h` and `c` from call to call, so its probabilities are those of the frame-by-frame model
+/// while one call replaces a thousand. Not thread-safe to run concurrently: one per worker.
 pub struct SileroVad {
     session: Session,
 }
@@ -55,33 +63,61 @@ impl SileroVad {
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
             .and_then(|mut b| b.commit_from_file(model))
             .map_err(|e| Error::Load(format!("{}: {e}", model.display())))?;
+        let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+        if !(names.contains(&"input") && names.contains(&"h") && names.contains(&"c")) {
+            return Err(Error::Load(format!(
+                "{}: not Silero VAD's sequence export (inputs input, h, c; found {})",
+                model.display(),
+                names.join(", ")
+            )));
+        }
         Ok(SileroVad { session })
     }
 
-    /// One model step: `input` is CONTEXT + WINDOW samples, `state` is replaced.
-    fn step(&mut self, input: &[f32], state: &mut Vec<f32>) -> Result<f32> {
-        let x =
-            Tensor::from_array(([1usize, CONTEXT + WINDOW], input.to_vec())).map_err(vad_err)?;
-        let st = Tensor::from_array(([2usize, 1, 128], std::mem::take(state))).map_err(vad_err)?;
-        let sr = Tensor::from_array(((), vec![SR as i64])).map_err(vad_err)?;
+    /// One model call over `frames` (each CONTEXT + WINDOW samples, back to back); `h` and `c`
+    /// carry the LSTM state in and out. Appends one probability per frame to `probs`.
+    fn run(
+        &mut self,
+        frames: &[f32],
+        h: &mut Vec<f32>,
+        c: &mut Vec<f32>,
+        probs: &mut Vec<f32>,
+    ) -> Result<()> {
+        let n = frames.len() / (CONTEXT + WINDOW);
+        let x = Tensor::from_array(([n, CONTEXT + WINDOW], frames.to_vec())).map_err(vad_err)?;
+        let hs = Tensor::from_array(([1usize, 1, 128], std::mem::take(h))).map_err(vad_err)?;
+        let cs = Tensor::from_array(([1usize, 1, 128], std::mem::take(c))).map_err(vad_err)?;
         let outputs = self
             .session
-            .run(ort::inputs!["input" => x, "state" => st, "sr" => sr])
+            .run(ort::inputs!["input" => x, "h" => hs, "c" => cs])
             .map_err(vad_err)?;
         let (_, p) = outputs[0].try_extract_tensor::<f32>().map_err(vad_err)?;
-        let prob = p[0];
-        let (_, next) = outputs[1].try_extract_tensor::<f32>().map_err(vad_err)?;
-        *state = next.to_vec();
-        Ok(prob)
+        if p.len() != n {
+            return Err(vad_err(format!("{} probabilities for {n} frames", p.len())));
+        }
+        probs.extend_from_slice(p);
+        *h = outputs[1]
+            .try_extract_tensor::<f32>()
+            .map_err(vad_err)?
+            .1
+            .to_vec();
+        *c = outputs[2]
+            .try_extract_tensor::<f32>()
+            .map_err(vad_err)?
+            .1
+            .to_vec();
+        Ok(())
     }
 }
 
 /// Speech probability of each 512-sample (32 ms) frame of 16 kHz audio that arrives in pieces
 /// (a streamed decode), in memory that does not grow with the audio (4 bytes per frame).
 pub struct VadStream {
-    state: Vec<f32>,
-    /// Last CONTEXT samples of the previous frame, then the frame being filled.
-    input: Vec<f32>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+    /// Frames waiting for the next model call, each CONTEXT + WINDOW samples.
+    frames: Vec<f32>,
+    /// Samples of the frame being filled (its context is the end of the previous frame).
     filled: usize,
     probs: Vec<f32>,
 }
@@ -94,9 +130,12 @@ impl Default for VadStream {
 
 impl VadStream {
     pub fn new() -> Self {
+        let mut frames = Vec::with_capacity(FRAMES_PER_CALL * (CONTEXT + WINDOW));
+        frames.resize(CONTEXT, 0.0); // the first frame's context is silence
         VadStream {
-            state: vec![0.0; 2 * 128],
-            input: vec![0.0; CONTEXT + WINDOW],
+            h: vec![0.0; 128],
+            c: vec![0.0; 128],
+            frames,
             filled: 0,
             probs: Vec::new(),
         }
@@ -105,32 +144,42 @@ impl VadStream {
     pub fn push(&mut self, vad: &mut SileroVad, mut audio: &[f32]) -> Result<()> {
         while !audio.is_empty() {
             let take = (WINDOW - self.filled).min(audio.len());
-            self.input[CONTEXT + self.filled..CONTEXT + self.filled + take]
-                .copy_from_slice(&audio[..take]);
+            self.frames.extend_from_slice(&audio[..take]);
             self.filled += take;
             audio = &audio[take..];
             if self.filled == WINDOW {
-                self.run_frame(vad)?;
+                self.filled = 0;
+                // The next frame starts with the last CONTEXT samples of this one.
+                let mut context = [0.0f32; CONTEXT];
+                context.copy_from_slice(&self.frames[self.frames.len() - CONTEXT..]);
+                if self.frames.len() == FRAMES_PER_CALL * (CONTEXT + WINDOW) {
+                    self.run(vad)?;
+                }
+                self.frames.extend_from_slice(&context);
             }
         }
         Ok(())
     }
 
-    fn run_frame(&mut self, vad: &mut SileroVad) -> Result<()> {
-        let prob = vad.step(&self.input, &mut self.state)?;
-        self.probs.push(prob);
-        // The next input starts with the last CONTEXT samples of this one.
-        self.input.copy_within(WINDOW.., 0);
-        self.filled = 0;
+    /// Runs the model on the frames held (all complete) and lets them go.
+    fn run(&mut self, vad: &mut SileroVad) -> Result<()> {
+        debug_assert_eq!(self.frames.len() % (CONTEXT + WINDOW), 0);
+        if !self.frames.is_empty() {
+            vad.run(&self.frames, &mut self.h, &mut self.c, &mut self.probs)?;
+            self.frames.clear();
+        }
         Ok(())
     }
 
     /// Runs the last, zero-padded partial frame and returns every frame's probability.
     pub fn finish(mut self, vad: &mut SileroVad) -> Result<Vec<f32>> {
         if self.filled > 0 {
-            self.input[CONTEXT + self.filled..].fill(0.0);
-            self.run_frame(vad)?;
+            self.frames
+                .resize(self.frames.len() + WINDOW - self.filled, 0.0);
+        } else {
+            self.frames.truncate(self.frames.len() - CONTEXT); // no frame was begun
         }
+        self.run(vad)?;
         Ok(self.probs)
     }
 }

@@ -93,6 +93,10 @@ pub struct Stats {
     /// Speech windows (<= 30 s each) sent to Whisper.
     #[serde(default)]
     pub asr_windows: u64,
+    /// Whisper generate passes over those windows: one per window, plus one for each seek past
+    /// a segment cut at the window's end, plus each temperature fallback.
+    #[serde(default)]
+    pub asr_passes: u64,
     /// Probability of the detected language, when it was detected rather than given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language_probability: Option<f64>,

@@ -8,8 +8,9 @@
 //! Speech is first cut into windows by voice activity detection: the speech spans of a video are
 //! packed, the pauses between them cut out, into windows of at most 30 s; segment times are
 //! mapped back onto the original timeline. Each video is a [`Transcription`], a state machine
-//! that asks for one generate call at a time; [`WhisperModel::step`] serves the pending requests
-//! of many videos in one batched call, so batching never changes a video's result.
+//! that asks for one generate call at a time; [`WhisperModel::next_batch`] gathers the pending
+//! requests of many videos into one batch, so batching never changes a video's result, and
+//! [`WhisperModel::run_batch`] runs it on any thread (one batch per model replica at once).
 
 use std::path::{Path, PathBuf};
 
@@ -101,8 +102,8 @@ pub struct EngineConfig {
     pub compute_type: String,
     /// Intra-op threads per replica (0: CTranslate2's default).
     pub threads: usize,
-    /// Model replicas: a batch is split across them and its parts run in parallel, each on
-    /// `threads` threads.
+    /// Model replicas: each runs its own batches, on `threads` threads, in parallel with the
+    /// others.
     pub replicas: usize,
 }
 
@@ -163,6 +164,8 @@ pub struct Transcript {
     /// Seconds of audio sent to Whisper (speech kept by VAD).
     pub speech_s: f64,
     pub windows: usize,
+    /// Generate passes (windows, seeks within them, temperature fallbacks).
+    pub passes: usize,
     /// Decoded parts dropped, by reason.
     pub dropped: std::collections::BTreeMap<String, u64>,
 }
@@ -291,15 +294,15 @@ impl WhisperModel {
         Ok((code, sum / results.len() as f64))
     }
 
-    /// Serves up to `max_batch` pending windows of the given transcriptions (in order: the first
-    /// job's windows first) in batched generate calls, one per temperature and prompt length
-    /// (CTranslate2 needs `<|startoftranscript|>` at one position in a batch). Returns how many
-    /// requests were served (0 when all are finished).
-    pub fn step(&self, jobs: &mut [&mut Transcription], max_batch: usize) -> Result<usize> {
+    /// Chooses the next batch: up to `max_batch` pending windows of the given transcriptions
+    /// (in order: the first job's windows first), marked in flight until [`Self::apply`] takes
+    /// its results. Requests of one batch share temperature, prompt length and length limit
+    /// (CTranslate2 needs `<|startoftranscript|>` at one position in a batch). None when no
+    /// window is ready. Detects the language of transcriptions that wait for it first.
+    pub fn next_batch(&self, jobs: &mut [&mut Transcription], max_batch: usize) -> Option<Batch> {
         self.detect_pending_languages(jobs);
-        // Look further than one batch: requests of one batch must share temperature, prompt
-        // length and length limit, and the pending windows often mix them. The largest group
-        // is served first; the others wait for the next step.
+        // Look further than one batch: the pending windows often mix temperatures, prompt
+        // lengths and limits. The largest group is served first; the others wait.
         let look = max_batch.max(1) * 4;
         let mut requests: Vec<(usize, Request)> = Vec::new();
         for (i, job) in jobs.iter_mut().enumerate() {
@@ -310,7 +313,7 @@ impl WhisperModel {
             requests.extend(job.next_requests(self, room).into_iter().map(|r| (i, r)));
         }
         if requests.is_empty() {
-            return Ok(0);
+            return None;
         }
         let key = |r: &Request| (r.temperature.to_bits(), r.prompt.len(), r.max_length);
         let mut counts: Vec<((u32, usize, usize), usize)> = Vec::new();
@@ -333,73 +336,76 @@ impl WhisperModel {
         for (i, req) in rest.into_iter().chain(spill) {
             jobs[i].cursors[req.window].in_flight = false;
         }
-        self.compute_features(jobs, &mut group);
-        let served = group.len();
-        let results = self.generate(
-            &group.iter().map(|(_, r)| r).collect::<Vec<_>>(),
-            jobs[group[0].0].config(),
+        let config = jobs[group[0].0].config.clone();
+        let items = group
+            .into_iter()
+            .map(|(i, mut req)| {
+                let audio = &jobs[i].windows[req.window].audio;
+                let (a, b) = req.samples;
+                req.audio = audio[a.min(audio.len())..b.min(audio.len())].to_vec();
+                (jobs[i].tag, req)
+            })
+            .collect();
+        Some(Batch { items, config })
+    }
+
+    /// Runs a batch: log-mel features, then one generate call. Safe to call from several
+    /// threads at once: with `replicas` > 1 the calls run in parallel, one per model replica.
+    pub fn run_batch(&self, mut batch: Batch) -> BatchDone {
+        for (_, r) in &mut batch.items {
+            r.features = self.mel.window_features(&r.audio);
+            r.audio = Vec::new();
+        }
+        let results = self.generate_on_one(
+            &batch.items.iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            &batch.config,
         );
-        let results = match results {
-            Ok(r) => r,
-            Err(e) => {
-                for (i, req) in group {
-                    jobs[i].cursors[req.window].in_flight = false;
-                }
-                return Err(e);
-            }
-        };
-        for ((i, req), res) in group.into_iter().zip(results) {
-            jobs[i].accept(self, req, res);
+        for (_, r) in &mut batch.items {
+            r.features = Vec::new();
         }
-        Ok(served)
+        BatchDone { batch, results }
     }
 
-    /// Log-mel features of the chosen requests, computed on up to one thread per core (the ASR
-    /// thread would otherwise do them one by one between calls).
-    fn compute_features(&self, jobs: &[&mut Transcription], group: &mut [(usize, Request)]) {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(group.len())
-            .max(1);
-        let size = group.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            for chunk in group.chunks_mut(size) {
-                scope.spawn(|| {
-                    for (i, r) in chunk.iter_mut() {
-                        let audio = &jobs[*i].windows[r.window].audio;
-                        let (a, b) = r.samples;
-                        r.features = self
-                            .mel
-                            .window_features(&audio[a.min(audio.len())..b.min(audio.len())]);
+    /// Gives a batch's results to its transcriptions (those no longer in `jobs` are skipped).
+    /// When the engine failed, the batch's transcriptions fail with its message. Returns the
+    /// number of requests the batch served.
+    pub fn apply(&self, jobs: &mut [&mut Transcription], done: BatchDone) -> usize {
+        let served = done.batch.items.len();
+        match done.results {
+            Ok(results) => {
+                for ((tag, req), res) in done.batch.items.into_iter().zip(results) {
+                    if let Some(job) = jobs.iter_mut().find(|j| j.tag == tag) {
+                        job.accept(self, req, res);
                     }
-                });
+                }
             }
-        });
+            Err(e) => {
+                for (tag, req) in done.batch.items {
+                    if let Some(job) = jobs.iter_mut().find(|j| j.tag == tag) {
+                        job.cursors[req.window].in_flight = false;
+                        job.failed.get_or_insert_with(|| e.to_string());
+                    }
+                }
+            }
+        }
+        served
     }
 
-    /// Generates for a batch of requests, split across the model replicas (the parts run in
-    /// parallel; results come back in the order of `requests`).
-    fn generate(&self, requests: &[&Request], config: &DecodeConfig) -> Result<Vec<Generated>> {
-        let parts = self.replicas.min(requests.len());
-        if parts <= 1 {
-            return self.generate_on_one(requests, config);
+    /// Serves one batch on the calling thread: [`Self::next_batch`], [`Self::run_batch`],
+    /// [`Self::apply`]. Returns the number of requests served (0 when none was ready).
+    pub fn step(&self, jobs: &mut [&mut Transcription], max_batch: usize) -> usize {
+        match self.next_batch(jobs, max_batch) {
+            Some(batch) => {
+                let done = self.run_batch(batch);
+                self.apply(jobs, done)
+            }
+            None => 0,
         }
-        let size = requests.len().div_ceil(parts);
-        let outcomes: Vec<Result<Vec<Generated>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = requests
-                .chunks(size)
-                .map(|chunk| scope.spawn(move || self.generate_on_one(chunk, config)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("generate thread"))
-                .collect()
-        });
-        let mut all = Vec::with_capacity(requests.len());
-        for o in outcomes {
-            all.extend(o?);
-        }
-        Ok(all)
+    }
+
+    /// Model replicas: how many batches can run at once.
+    pub fn replicas(&self) -> usize {
+        self.replicas
     }
 
     fn generate_on_one(
@@ -606,11 +612,36 @@ pub fn plan_fixed_windows(total: usize, len: usize) -> Vec<WindowPlan> {
         .collect()
 }
 
+/// Requests chosen for one generate call by [`WhisperModel::next_batch`], each with the tag of
+/// its transcription; self-contained, so it can run on any thread.
+pub struct Batch {
+    items: Vec<(u64, Request)>,
+    config: DecodeConfig,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// A batch that ran: its results, or the engine's error.
+pub struct BatchDone {
+    batch: Batch,
+    results: Result<Vec<Generated>>,
+}
+
 struct Request {
     window: usize,
     /// The part of the window's audio to decode (samples).
     samples: (usize, usize),
-    /// Log-mel features of `samples`, computed once the request is chosen for a batch.
+    /// Those samples, copied out when the request is chosen for a batch.
+    audio: Vec<f32>,
+    /// Their log-mel features, computed by [`WhisperModel::run_batch`].
     features: Vec<f32>,
     prompt: Vec<u32>,
     temperature: f32,
@@ -655,6 +686,8 @@ struct Cursor {
 /// previous text its windows are independent and several are decoded at once; with it, one
 /// window at a time, in order.
 pub struct Transcription {
+    /// Unique in the process: names the transcription in a [`Batch`] while it runs.
+    tag: u64,
     config: DecodeConfig,
     /// Empty until the language is known.
     sot_sequence: Vec<u32>,
@@ -671,7 +704,9 @@ pub struct Transcription {
 
 impl Transcription {
     fn new(config: &DecodeConfig) -> Self {
+        static TAGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Transcription {
+            tag: TAGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             config: config.clone(),
             sot_sequence: vec![],
             windows: vec![],
@@ -726,7 +761,7 @@ impl Transcription {
         self.ended = true;
     }
 
-    /// Why the transcription failed (language detection), if it did.
+    /// Why the transcription failed (language detection or the engine), if it did.
     pub fn failure(&self) -> Option<&str> {
         self.failed.as_deref()
     }
@@ -745,10 +780,6 @@ impl Transcription {
             self.transcript.segments.append(&mut c.segments);
         }
         self.transcript
-    }
-
-    fn config(&self) -> &DecodeConfig {
-        &self.config
     }
 
     /// Up to `max` requests for windows that are ready.
@@ -804,6 +835,7 @@ impl Transcription {
         Request {
             window,
             samples: (start, end),
+            audio: Vec::new(),
             features: Vec::new(),
             prompt,
             temperature,
@@ -829,6 +861,7 @@ impl Transcription {
         let fallback = self.needs_fallback(&g);
         let n_temps = self.config.temperatures.len();
         let threshold = self.config.compression_ratio_threshold;
+        self.transcript.passes += 1;
         let c = &mut self.cursors[req.window];
         c.in_flight = false;
         c.attempts.push((req.temperature, g));

@@ -95,14 +95,15 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0, env = "VID2TEXT_THREADS")]
     pub threads: usize,
 
-    /// Whisper model replicas sharing --threads; each batch is split across them and its parts
-    /// run in parallel (worth it on many cores with large batches).
-    #[arg(long, default_value_t = 1)]
+    /// Whisper model replicas sharing --threads, each running its own batches in parallel with
+    /// the others (0 = one single-threaded replica per thread, at most 8, on CPU; 1 on CUDA).
+    #[arg(long, default_value_t = 0)]
     pub replicas: usize,
 
     /// Speech windows decoded together in one Whisper call, across videos (results are the same
-    /// as one at a time).
-    #[arg(long, default_value_t = 4)]
+    /// as one at a time; 0 = 1 per replica on CPU, where larger batches cost memory and gain
+    /// little, 8 on CUDA).
+    #[arg(long, default_value_t = 0)]
     pub batch_size: usize,
 
     /// Inputs decoded (FFmpeg + VAD) in parallel ahead of speech recognition.

@@ -32,7 +32,8 @@ use vid2text_models::ocr::OcrEngine;
 use vid2text_models::ocr_image::{RgbImage, Thumbnail};
 use vid2text_models::vad::{onnx_environment, speech_spans, SileroVad, VadStream};
 use vid2text_models::whisper::{
-    plan_fixed_windows, plan_windows, Transcript, Transcription, WhisperModel, WindowPlan,
+    plan_fixed_windows, plan_windows, Batch, BatchDone, Transcript, Transcription, WhisperModel,
+    WindowPlan,
 };
 
 use crate::settings::Settings;
@@ -635,32 +636,67 @@ struct Active {
     job: Transcription,
 }
 
-/// Decoded windows held in memory at most, beyond those needed to make progress.
+/// Decoded windows held in memory at most, beyond those needed to make progress: enough for
+/// every replica's next batch.
 fn max_pending_windows(s: &Settings) -> usize {
-    4 * s.batch_size.max(2)
+    4 * s.batch_size.max(2) * s.engine.replicas.max(1)
 }
 
 /// The ASR stage: takes the decoded inputs' windows as they stream in and serves them in
-/// batched Whisper calls, across and within videos. It reads new windows only while few are
-/// pending, so decoding never runs far ahead of recognition (memory stays bounded).
+/// batched Whisper calls, across and within videos. Each model replica has a worker thread that
+/// runs batches; this thread chooses them, so a replica never waits for another to finish. It
+/// reads new windows only while few are pending, so decoding never runs far ahead of
+/// recognition (memory stays bounded).
 fn recognise(
     model: &WhisperModel,
     s: &Settings,
     rx: Receiver<Decoded>,
     tx: &Sender<(Outcome, f64)>,
 ) {
+    let (work_tx, work_rx) = bounded::<Batch>(0);
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<BatchDone>();
+    std::thread::scope(|scope| {
+        for n in 0..model.replicas() {
+            let work_rx = work_rx.clone();
+            let done_tx = done_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("asr-{n}"))
+                .spawn_scoped(scope, move || {
+                    for batch in work_rx {
+                        if done_tx.send(model.run_batch(batch)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawn ASR worker");
+        }
+        drop(done_tx);
+        serve(model, s, rx, tx, &work_tx, &done_rx);
+        drop(work_tx); // the workers finish their batch and stop
+    });
+}
+
+fn serve(
+    model: &WhisperModel,
+    s: &Settings,
+    rx: Receiver<Decoded>,
+    tx: &Sender<(Outcome, f64)>,
+    work: &Sender<Batch>,
+    done: &Receiver<BatchDone>,
+) {
     let mut active: Vec<Active> = Vec::new();
     let mut open = true;
+    let mut running = 0usize;
     let emit = |outcome: Outcome, media_s: f64| tx.send((outcome, media_s)).is_ok();
+    let pending = |active: &[Active]| {
+        active
+            .iter()
+            .map(|a| a.job.pending_windows())
+            .sum::<usize>()
+    };
     loop {
         // Take in what is ready, without blocking, while few windows are pending.
-        while open
-            && active
-                .iter()
-                .map(|a| a.job.pending_windows())
-                .sum::<usize>()
-                < max_pending_windows(s)
-        {
+        while open && pending(&active) < max_pending_windows(s) {
             match rx.try_recv() {
                 Ok(msg) => {
                     if !accept(model, s, msg, &mut active, &emit) {
@@ -671,22 +707,19 @@ fn recognise(
                 Err(crossbeam_channel::TryRecvError::Disconnected) => open = false,
             }
         }
-        let mut jobs: Vec<&mut Transcription> = active.iter_mut().map(|a| &mut a.job).collect();
-        let served = match model.step(&mut jobs, s.batch_size) {
-            Ok(n) => n,
-            Err(e) => {
-                for a in active.drain(..) {
-                    let f = Failure::new(a.header.input.uri.clone(), Stage::Asr, &e);
-                    if !emit(
-                        Outcome::Failure(f, a.header.visual),
-                        a.header.info.duration_s,
-                    ) {
+        // Give every idle replica a batch.
+        while running < model.replicas() {
+            let mut jobs: Vec<&mut Transcription> = active.iter_mut().map(|a| &mut a.job).collect();
+            match model.next_batch(&mut jobs, s.batch_size) {
+                Some(batch) => {
+                    if work.send(batch).is_err() {
                         return;
                     }
+                    running += 1;
                 }
-                0
+                None => break,
             }
-        };
+        }
         // Finished (or failed) inputs leave.
         let mut i = 0;
         while i < active.len() {
@@ -714,33 +747,59 @@ fn recognise(
                 i += 1;
             }
         }
-        if served == 0 {
-            // Nothing could run: wait for the next message (or stop when there is none).
-            if !open {
-                if active.is_empty() {
-                    return;
-                }
-                // Inputs that never ended (a decoder stopped): nothing more will come.
-                for a in active.drain(..) {
-                    let f = Failure::new(
-                        a.header.input.uri.clone(),
-                        Stage::Decode,
-                        "decoding stopped",
-                    );
-                    if !emit(Outcome::Failure(f, a.header.visual), 0.0) {
-                        return;
+        let finished = |active: &mut Vec<Active>, d: BatchDone| {
+            let mut jobs: Vec<&mut Transcription> = active.iter_mut().map(|a| &mut a.job).collect();
+            model.apply(&mut jobs, d);
+        };
+        if running > 0 {
+            // Wait for a batch to finish, or for more input while there is room for it.
+            if open && pending(&active) < max_pending_windows(s) {
+                crossbeam_channel::select! {
+                    recv(done) -> d => {
+                        running -= 1;
+                        finished(&mut active, d.expect("a worker per running batch"));
                     }
+                    recv(rx) -> msg => match msg {
+                        Ok(msg) => {
+                            if !accept(model, s, msg, &mut active, &emit) {
+                                return;
+                            }
+                        }
+                        Err(_) => open = false,
+                    },
                 }
+            } else {
+                let d = done.recv().expect("a worker per running batch");
+                running -= 1;
+                finished(&mut active, d);
+            }
+            continue;
+        }
+        // Nothing could run: wait for the next message (or stop when there is none).
+        if !open {
+            if active.is_empty() {
                 return;
             }
-            match rx.recv() {
-                Ok(msg) => {
-                    if !accept(model, s, msg, &mut active, &emit) {
-                        return;
-                    }
+            // Inputs that never ended (a decoder stopped): nothing more will come.
+            for a in active.drain(..) {
+                let f = Failure::new(
+                    a.header.input.uri.clone(),
+                    Stage::Decode,
+                    "decoding stopped",
+                );
+                if !emit(Outcome::Failure(f, a.header.visual), 0.0) {
+                    return;
                 }
-                Err(_) => open = false,
             }
+            return;
+        }
+        match rx.recv() {
+            Ok(msg) => {
+                if !accept(model, s, msg, &mut active, &emit) {
+                    return;
+                }
+            }
+            Err(_) => open = false,
         }
     }
 }
@@ -811,6 +870,7 @@ fn document(p: Header, t: Transcript, s: &Settings) -> Document {
             words: render::words(&text),
             dropped,
             asr_windows: t.windows as u64,
+            asr_passes: t.passes as u64,
             language_probability: if speech.is_empty() {
                 None
             } else {

@@ -118,13 +118,8 @@ impl Settings {
         if a.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
             bail!("--device cuda needs a vid2text built with the `cuda` feature (see README, GPU)");
         }
-        if a.beam_size == 0
-            || a.best_of == 0
-            || a.batch_size == 0
-            || a.decode_workers == 0
-            || a.commit_every == 0
-        {
-            bail!("--beam-size, --best-of, --batch-size, --decode-workers and --commit-every must be at least 1");
+        if a.beam_size == 0 || a.best_of == 0 || a.decode_workers == 0 || a.commit_every == 0 {
+            bail!("--beam-size, --best-of, --decode-workers and --commit-every must be at least 1");
         }
         let positive = |x: f64| x.is_finite() && x > 0.0;
         let valid = positive(a.timeout)
@@ -169,15 +164,28 @@ impl Settings {
             threshold: a.vad_threshold,
             ..VadConfig::default()
         };
-        // --threads is Whisper's whole CPU budget, shared by the replicas. One replica with every
-        // thread measured faster than one replica per thread on 2 cores (20.0-21.2 s against
-        // 22.8-24.4 s on the benchmark corpus): batches here are small, 1-2 windows.
+        // --threads is Whisper's whole CPU budget, shared by the replicas. On CPU, one
+        // single-threaded replica per thread, each with its own batches, beats one replica with
+        // every thread: the decoder's many small operations leave OpenMP threads waking and
+        // sleeping (a third of the CPU time in the kernel). Benchmark corpus, 2 cores, tiny.en:
+        // 12.1 s against 19.6 s. Batches of one window per replica: 540 MiB peak RSS and 11.3 s,
+        // against 770 MiB and 10.6 s with 2 (the encoder's attention scores grow with the batch).
         let total = if a.threads == 0 {
             available_threads()
         } else {
             a.threads
         };
-        let replicas = a.replicas.clamp(1, total.max(1));
+        let cuda = a.device == DeviceArg::Cuda;
+        let replicas = match a.replicas {
+            0 if cuda => 1,
+            0 => total.clamp(1, 8),
+            n => n.clamp(1, total.max(1)),
+        };
+        let batch_size = match a.batch_size {
+            0 if cuda => 8,
+            0 => 1,
+            n => n,
+        };
         let engine = EngineConfig {
             device: match a.device {
                 DeviceArg::Cpu => EngineDevice::Cpu,
@@ -253,7 +261,7 @@ impl Settings {
             ocr_workers: a.ocr_workers,
             ocr_threads: a.ocr_threads,
             text_format,
-            batch_size: a.batch_size,
+            batch_size,
             decode_workers: a.decode_workers,
             timeout: Duration::from_secs_f64(a.timeout),
             max_duration_s,

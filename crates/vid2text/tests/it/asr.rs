@@ -163,6 +163,8 @@ fn chinese_with_multilingual_base() {
     assert!(d["stats"]["language_probability"].as_f64().unwrap() > 0.5);
 }
 
+/// One window at a time, and batches of up to 8 run on two model replicas at once (each
+/// single-threaded in both runs), give the same documents.
 #[test]
 fn batching_does_not_change_results() {
     let a = tempfile::tempdir().unwrap();
@@ -180,6 +182,10 @@ fn batching_does_not_change_results() {
         "1",
         "--decode-workers",
         "1",
+        "--threads",
+        "2",
+        "--replicas",
+        "2",
     ];
     let one = run(
         &args,

@@ -6,6 +6,7 @@
 mod cli;
 mod pipeline;
 mod settings;
+mod tune;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,6 +17,9 @@ use crate::cli::{CatArgs, Cli, Command, ModelsArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run(_)) {
+        tune::reexec_with_hugepages();
+    }
     let result = match cli.command {
         Command::Run(args) => run(*args),
         Command::Models(args) => models(args).map(|_| ExitCode::SUCCESS),
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
+    tune::choose_cpu_isa();
     let settings = settings::Settings::from_args(args)?;
     let (json, quiet) = (settings.json, settings.quiet);
     let summary = pipeline::run(settings)?;
@@ -61,9 +66,10 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
     let items = vid2text_models::registry::inventory(&dir);
     let mut out = std::io::stdout().lock();
     writeln!(out, "model directory: {}", dir.display())?;
+    let isa = tune::choose_cpu_isa().unwrap_or_else(|| "CTranslate2's default".into());
     writeln!(
         out,
-        "engine: CTranslate2 with {}",
+        "engine: CTranslate2 with {}; CPU kernels: {isa}",
         vid2text_models::engine_backends().join(", ")
     )?;
     if items.is_empty() {

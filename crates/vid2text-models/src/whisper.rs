@@ -352,10 +352,23 @@ impl WhisperModel {
     /// Runs a batch: log-mel features, then one generate call. Safe to call from several
     /// threads at once: with `replicas` > 1 the calls run in parallel, one per model replica.
     pub fn run_batch(&self, mut batch: Batch) -> BatchDone {
-        for (_, r) in &mut batch.items {
-            r.features = self.mel.window_features(&r.audio);
-            r.audio = Vec::new();
-        }
+        // Log-mel on up to one thread per core: a large batch (CUDA's 8) would otherwise keep
+        // the device waiting on one core.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(batch.items.len())
+            .max(1);
+        let size = batch.items.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let mut chunks = batch.items.chunks_mut(size);
+            let first = chunks.next();
+            for chunk in chunks {
+                scope.spawn(|| self.features(chunk));
+            }
+            if let Some(chunk) = first {
+                self.features(chunk);
+            }
+        });
         let results = self.generate_on_one(
             &batch.items.iter().map(|(_, r)| r).collect::<Vec<_>>(),
             &batch.config,
@@ -364,6 +377,13 @@ impl WhisperModel {
             r.features = Vec::new();
         }
         BatchDone { batch, results }
+    }
+
+    fn features(&self, items: &mut [(u64, Request)]) {
+        for (_, r) in items {
+            r.features = self.mel.window_features(&r.audio);
+            r.audio = Vec::new();
+        }
     }
 
     /// Gives a batch's results to its transcriptions (those no longer in `jobs` are skipped).

@@ -42,7 +42,6 @@ fn main() -> ExitCode {
 }
 
 fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
-    tune::choose_cpu_isa();
     let settings = settings::Settings::from_args(args)?;
     let (json, quiet) = (settings.json, settings.quiet);
     let summary = pipeline::run(settings)?;
@@ -66,11 +65,11 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
     let items = vid2text_models::registry::inventory(&dir);
     let mut out = std::io::stdout().lock();
     writeln!(out, "model directory: {}", dir.display())?;
-    let isa = tune::choose_cpu_isa().unwrap_or_else(|| "CTranslate2's default".into());
     writeln!(
         out,
-        "engine: CTranslate2 with {}; CPU kernels: {isa}",
-        vid2text_models::engine_backends().join(", ")
+        "engine: CTranslate2 with {}; CPU kernels: {}",
+        vid2text_models::engine_backends().join(", "),
+        tune::cpu_isa()
     )?;
     if items.is_empty() {
         writeln!(out, "no models installed; run scripts/setup.sh")?;

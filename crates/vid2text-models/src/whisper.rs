@@ -29,6 +29,9 @@ const SR: f64 = 16_000.0;
 const INPUT_STRIDE: usize = 2;
 /// Leftover audio shorter than this after a seek is not decoded again (0.1 s).
 const MIN_REST_FRAMES: usize = 10;
+/// Seconds before Whisper's last timestamp at which a speech start still counts as not
+/// decoded (see `Transcription::advance`).
+const RESEEK_OVERLAP: f64 = 0.1;
 
 /// Whisper decoding settings (faster-whisper's names and defaults).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -990,7 +993,11 @@ impl Transcription {
 
         // Whisper may end a window early, predicting no more speech (a single timestamp at the
         // end, or no timestamps): the rest of the window is then skipped. When voice activity
-        // detection found speech starting in that rest, decode again from there.
+        // detection found speech starting in that rest, decode again from there. A start up to
+        // RESEEK_OVERLAP before the last timestamp counts as skipped too: where pauses are cut
+        // out, the next speaker starts right at the cut, and Whisper's last timestamp often
+        // lands a little past it without a word of what follows (re-reading 0.1 s costs at most
+        // part of a word; missing the start loses the whole utterance).
         let decoded_until = time_offset
             + tokens
                 .iter()
@@ -1001,7 +1008,7 @@ impl Transcription {
         let new_seek = match w
             .speech_starts
             .iter()
-            .find(|&&s| s > decoded_until + 0.3 && s < new_seek_t)
+            .find(|&&s| s > (decoded_until - RESEEK_OVERLAP).max(time_offset) && s < new_seek_t)
         {
             Some(&s) => (s * SR) as usize / HOP,
             None => new_seek,

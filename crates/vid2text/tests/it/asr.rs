@@ -158,8 +158,12 @@ fn chinese_with_multilingual_base() {
             >= 3,
         "{text}"
     );
-    // Reference 砸自己的脚: at least 自己的脚 must be there.
-    assert!(text.contains("自己的脚"), "{text}");
+    // Reference 砸自己的脚: at least 自己的脚 must be there, in simplified or traditional
+    // characters (Whisper writes Mandarin in either; this CPU's numerics give 腳).
+    assert!(
+        text.contains("自己的脚") || text.contains("自己的腳"),
+        "{text}"
+    );
     assert!(d["stats"]["language_probability"].as_f64().unwrap() > 0.5);
 }
 

@@ -390,10 +390,8 @@ impl WhisperModel {
     }
 
     /// Gives a batch's results to its transcriptions (those no longer in `jobs` are skipped).
-    /// When the engine failed, the batch's transcriptions fail with its message. Returns the
-    /// number of requests the batch served.
-    pub fn apply(&self, jobs: &mut [&mut Transcription], done: BatchDone) -> usize {
-        let served = done.batch.items.len();
+    /// When the engine failed, the batch's transcriptions fail with its message.
+    pub fn apply(&self, jobs: &mut [&mut Transcription], done: BatchDone) {
         match done.results {
             Ok(results) => {
                 for ((tag, req), res) in done.batch.items.into_iter().zip(results) {
@@ -410,19 +408,6 @@ impl WhisperModel {
                     }
                 }
             }
-        }
-        served
-    }
-
-    /// Serves one batch on the calling thread: [`Self::next_batch`], [`Self::run_batch`],
-    /// [`Self::apply`]. Returns the number of requests served (0 when none was ready).
-    pub fn step(&self, jobs: &mut [&mut Transcription], max_batch: usize) -> usize {
-        match self.next_batch(jobs, max_batch) {
-            Some(batch) => {
-                let done = self.run_batch(batch);
-                self.apply(jobs, done)
-            }
-            None => 0,
         }
     }
 
@@ -640,16 +625,6 @@ pub fn plan_fixed_windows(total: usize, len: usize) -> Vec<WindowPlan> {
 pub struct Batch {
     items: Vec<(u64, Request)>,
     config: DecodeConfig,
-}
-
-impl Batch {
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
 }
 
 /// A batch that ran: its results, or the engine's error.

@@ -709,8 +709,7 @@ fn serve(
         }
         // Give every idle replica a batch.
         while running < model.replicas() {
-            let mut jobs: Vec<&mut Transcription> = active.iter_mut().map(|a| &mut a.job).collect();
-            match model.next_batch(&mut jobs, s.batch_size) {
+            match model.next_batch(&mut jobs(&mut active), s.batch_size) {
                 Some(batch) => {
                     if work.send(batch).is_err() {
                         return;
@@ -747,31 +746,32 @@ fn serve(
                 i += 1;
             }
         }
-        let finished = |active: &mut Vec<Active>, d: BatchDone| {
-            let mut jobs: Vec<&mut Transcription> = active.iter_mut().map(|a| &mut a.job).collect();
-            model.apply(&mut jobs, d);
-        };
         if running > 0 {
             // Wait for a batch to finish, or for more input while there is room for it.
-            if open && pending(&active) < max_pending_windows(s) {
+            let finished = if open && pending(&active) < max_pending_windows(s) {
                 crossbeam_channel::select! {
-                    recv(done) -> d => {
-                        running -= 1;
-                        finished(&mut active, d.expect("a worker per running batch"));
-                    }
-                    recv(rx) -> msg => match msg {
-                        Ok(msg) => {
-                            if !accept(model, s, msg, &mut active, &emit) {
-                                return;
+                    recv(done) -> d => Some(d),
+                    recv(rx) -> msg => {
+                        match msg {
+                            Ok(msg) => {
+                                if !accept(model, s, msg, &mut active, &emit) {
+                                    return;
+                                }
                             }
+                            Err(_) => open = false,
                         }
-                        Err(_) => open = false,
-                    },
+                        None
+                    }
                 }
             } else {
-                let d = done.recv().expect("a worker per running batch");
+                Some(done.recv())
+            };
+            if let Some(d) = finished {
                 running -= 1;
-                finished(&mut active, d);
+                model.apply(
+                    &mut jobs(&mut active),
+                    d.expect("a worker per running batch"),
+                );
             }
             continue;
         }
@@ -802,6 +802,11 @@ fn serve(
             Err(_) => open = false,
         }
     }
+}
+
+/// The transcriptions of the active inputs, as the model's batch calls take them.
+fn jobs(active: &mut [Active]) -> Vec<&mut Transcription> {
+    active.iter_mut().map(|a| &mut a.job).collect()
 }
 
 /// Applies one decoder message. False when the writer is gone.

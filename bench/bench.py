@@ -1,6 +1,10 @@
 """vid2text vs faster-whisper, side by side on the same inputs in the same run; and OCR.
 
     bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr]
+                 [--also "LABEL=PATH"]...
+
+`--also` adds a row for another vid2text binary (another build of the engine, an older commit),
+run alternately with the others on the same corpus.
 
 Builds a deterministic corpus from ../shared/data (real speech clips joined with silence and
 music into videos, about 20 minutes of media, plus the shared videos), then runs vid2text,
@@ -214,6 +218,8 @@ def main() -> None:
     ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
     ap.add_argument("--only", choices=["asr", "ocr"], help="one of the two tables")
     ap.add_argument("--ocr-row", action="store_true", help="also time vid2text with OCR on in the ASR table")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=PATH",
+                    help="another vid2text binary as a row of its own (e.g. a source build)")
     a = ap.parse_args()
     if a.only == "ocr":
         ocr_table(a.binary, a.rounds)
@@ -228,6 +234,8 @@ def main() -> None:
         "vid2text": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads),
         **({"vid2text, OCR on too": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads, ocr=True)}
            if a.ocr_row else {}),
+        **{label: (lambda beam, path=path: run_ours(path, model_dir, files, beam, a.threads))
+           for label, path in (x.split("=", 1) for x in a.also)},
         "faster-whisper sequential": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "seq"),
         "faster-whisper batched (8)": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "batched"),
     }

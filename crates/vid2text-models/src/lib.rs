@@ -3,11 +3,14 @@
 //!
 //! - [`mel`]: Whisper's log-mel spectrogram (pure Rust).
 //! - [`vad`] (feature `vad`): Silero VAD through ONNX Runtime (`ort`, loaded at run time).
-//! - [`whisper`] (feature `whisper`): Whisper through CTranslate2 (`ct2rs`), our long-form loop.
+//! - [`whisper`] (feature `whisper`): Whisper through CTranslate2 (`ct2rs`), our long-form loop;
+//!   [`engine`] says which CTranslate2 is linked and what it computes with.
 //! - [`ocr`] (feature `ocr`): PP-OCRv4 text detection and recognition through ONNX Runtime;
 //!   [`ocr_image`] holds its image work (pure Rust).
 //! - [`registry`]: where models live and how names resolve to directories.
 
+#[cfg(feature = "whisper")]
+pub mod engine;
 pub mod mel;
 #[cfg(feature = "ocr")]
 pub mod ocr;
@@ -30,26 +33,6 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The compute backends this build of CTranslate2 was compiled with, as `vid2text models` names
-/// them. On CPU, CTranslate2 takes the first that applies: MKL (on Intel CPUs, or anywhere with
-/// `CT2_USE_MKL=1`), then oneDNN, then ruy.
-pub fn engine_backends() -> Vec<&'static str> {
-    let mut backends = Vec::new();
-    if cfg!(feature = "mkl") {
-        backends.push("Intel MKL");
-    }
-    if cfg!(feature = "dnnl") {
-        backends.push("oneDNN");
-    }
-    if cfg!(feature = "whisper") {
-        backends.push("ruy"); // always built (workspace ct2rs features)
-    }
-    if cfg!(feature = "cuda") {
-        backends.push("CUDA");
-    }
-    backends
-}
 
 /// A span of speech in samples of the 16 kHz audio, end exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,13 @@
-//! Where models live: `$VID2TEXT_MODELS`, else `~/.cache/vid2text/models` (what
-//! `scripts/setup.sh` fills), and how `--asr-model tiny.en|base|PATH` resolves.
+//! Where models live: `$VID2TEXT_MODELS`, else `models/` beside the binary (a bundle), else
+//! `~/.cache/vid2text/models` (what `scripts/setup.sh` fills), and how
+//! `--asr-model tiny.en|base|PATH` resolves.
 //!
 //! ```text
 //! MODELS/whisper/<name>/model.bin              CTranslate2 Whisper models (tiny.en, base, ...)
 //! MODELS/vad/silero_vad_16k_sequence.onnx       Silero VAD, its many-frames-per-call export
 //! MODELS/ocr/*.onnx                             PP-OCRv4 detection + recognition
 //! MODELS/onnxruntime/libonnxruntime.so
+//! MODELS/ctranslate2/libctranslate2*.so.4.8.4   the engine (linked, not opened: see build.rs)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -14,15 +16,22 @@ use crate::{Error, Result};
 
 pub const ENV_MODELS: &str = "VID2TEXT_MODELS";
 
-/// The model directory: `$VID2TEXT_MODELS`, else the user's cache directory.
+/// The model directory: `$VID2TEXT_MODELS`, else `models/` beside the binary (a bundle made by
+/// `scripts/bundle.sh`), else the user's cache directory.
 pub fn models_dir() -> PathBuf {
-    match std::env::var_os(ENV_MODELS) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => dirs::cache_dir()
+    if let Some(d) = std::env::var_os(ENV_MODELS).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let bundled = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("models")))
+        .filter(|d| d.join("whisper").is_dir());
+    bundled.unwrap_or_else(|| {
+        dirs::cache_dir()
             .unwrap_or_else(|| PathBuf::from(".cache"))
             .join("vid2text")
-            .join("models"),
-    }
+            .join("models")
+    })
 }
 
 /// Resolves an ASR model name or path to a CTranslate2 model directory.

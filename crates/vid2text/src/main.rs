@@ -67,9 +67,8 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
     writeln!(out, "model directory: {}", dir.display())?;
     writeln!(
         out,
-        "engine: CTranslate2 with {}; CPU kernels: {}",
-        vid2text_models::engine_backends().join(", "),
-        tune::cpu_isa()
+        "engine: {}",
+        vid2text_models::engine::engine_info().describe()
     )?;
     if items.is_empty() {
         writeln!(out, "no models installed; run scripts/setup.sh")?;

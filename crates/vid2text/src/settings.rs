@@ -115,8 +115,20 @@ impl Settings {
         if a.ocr_workers == 0 || a.ocr_threads == 0 {
             bail!("--ocr-workers and --ocr-threads must be at least 1");
         }
-        if a.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
-            bail!("--device cuda needs a vid2text built with the `cuda` feature (see README, GPU)");
+        if a.device == DeviceArg::Cuda {
+            let engine = vid2text_models::engine::engine_info();
+            if !engine.cuda_compiled {
+                bail!(
+                    "--device cuda: this vid2text's CTranslate2 has no CUDA ({}); see README, GPU",
+                    engine.describe()
+                );
+            }
+            if vid2text_models::engine::cuda_devices() == 0 {
+                bail!(
+                    "--device cuda: CTranslate2 sees no CUDA device (it needs the NVIDIA driver's \
+                     libcuda.so.1 and a GPU; `scripts/setup.sh --gpu` installs cuBLAS 12; see README, GPU)"
+                );
+            }
         }
         if a.beam_size == 0 || a.best_of == 0 || a.decode_workers == 0 || a.commit_every == 0 {
             bail!("--beam-size, --best-of, --decode-workers and --commit-every must be at least 1");

@@ -13,7 +13,7 @@
 //! Not done: AVX-512 in CTranslate2's own kernels (`CT2_FORCE_CPU_ISA=AVX512`; CTranslate2 uses
 //! AVX2 unless told). It was 5 % faster on the benchmark, but it changed tiny.en's reading of
 //! the autoeditor example: one 17 s segment, its timestamps lost, instead of four. A user who
-//! sets the variable gets it; `vid2text models` says which applies.
+//! sets the variable gets it; `vid2text models` names the instruction set in use.
 
 use std::ffi::OsString;
 
@@ -55,13 +55,5 @@ pub fn reexec_with_hugepages() {
             .args(args)
             .env("GLIBC_TUNABLES", tunables)
             .exec();
-    }
-}
-
-/// The instruction set CTranslate2's own kernels will use, as `vid2text models` names it.
-pub fn cpu_isa() -> String {
-    match std::env::var("CT2_FORCE_CPU_ISA") {
-        Ok(isa) if !isa.is_empty() => format!("{isa} (CT2_FORCE_CPU_ISA)"),
-        _ => "CTranslate2's default (AVX2 on x86-64 where the CPU has it)".into(),
     }
 }

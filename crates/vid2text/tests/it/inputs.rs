@@ -180,4 +180,21 @@ fn usage_and_configuration_errors_exit_2() {
     let r = run(&[&jfk], &tmp.path().join("o2"), &["--subtitles", "doc"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown subtitle format"), "{}", r.stderr);
+    // --device cuda where there is no GPU: said before anything is written.
+    if !Path::new("/dev/nvidiactl").exists() {
+        let out = tmp.path().join("o3");
+        let r = run(
+            &[&jfk],
+            &out,
+            &["--asr-model", "tiny.en", "--device", "cuda"],
+        );
+        assert_eq!(r.code, 2);
+        let why = if cfg!(feature = "prebuilt") || cfg!(feature = "cuda") {
+            "sees no CUDA device"
+        } else {
+            "has no CUDA"
+        };
+        assert!(r.stderr.contains(why), "{}", r.stderr);
+        assert!(!out.join("run.json").exists());
+    }
 }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vid2text_core::subtitles::{render, SubtitleFormat};
+use vid2text_core::sidecar::{render, SidecarFormat};
 use vid2text_core::SpeechSegment;
 
 fn segments(data: &[u8]) -> Vec<SpeechSegment> {
@@ -39,24 +39,24 @@ fn is_timing(line: &str, sep: char) -> bool {
 fuzz_target!(|data: &[u8]| {
     let segs = segments(data);
     let expected = segs.iter().filter(|s| !s.text.trim().is_empty()).count();
-    for format in [SubtitleFormat::Srt, SubtitleFormat::Vtt] {
+    for format in [SidecarFormat::Srt, SidecarFormat::Vtt] {
         let out = render(format, &segs);
         let body = match format {
-            SubtitleFormat::Vtt => out.strip_prefix("WEBVTT\n\n").expect("WEBVTT header"),
-            SubtitleFormat::Srt => out.as_str(),
+            SidecarFormat::Vtt => out.strip_prefix("WEBVTT\n\n").expect("WEBVTT header"),
+            SidecarFormat::Srt => out.as_str(),
         };
         let cues: Vec<&str> = body.split("\n\n").filter(|c| !c.is_empty()).collect();
         assert_eq!(cues.len(), expected, "{out:?}");
         for (i, cue) in cues.iter().enumerate() {
             let mut lines = cue.lines();
-            if format == SubtitleFormat::Srt {
+            if format == SidecarFormat::Srt {
                 assert_eq!(lines.next(), Some((i + 1).to_string().as_str()));
             }
             let timing = lines.next().expect("timing line");
             assert!(
                 is_timing(
                     timing,
-                    if format == SubtitleFormat::Srt {
+                    if format == SidecarFormat::Srt {
                         ','
                     } else {
                         '.'

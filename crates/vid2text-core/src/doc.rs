@@ -200,6 +200,17 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// A failure whose message is an error and its sources (see [`crate::error::report`]).
+    pub fn from_error(
+        uri: impl Into<String>,
+        stage: Stage,
+        e: &(dyn std::error::Error + 'static),
+    ) -> Self {
+        Failure::new(uri, stage, crate::error::report(e))
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} failed for {}: {}", self.stage, self.uri, self.error)

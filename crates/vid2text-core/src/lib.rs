@@ -10,13 +10,17 @@ pub mod input;
 pub mod outdir;
 pub mod render;
 pub mod screen;
-pub mod subtitles;
+pub mod sidecar;
 pub mod text;
 
 pub use doc::{
     Document, Failure, PipelineInfo, ScreenText, SpeechSegment, Stage, Stats, SubtitleCue,
 };
 pub use error::{Error, Result};
+
+/// Sample rate of the audio every stage works on (FFmpeg decodes to it; Silero VAD and Whisper
+/// take it): 16 kHz mono.
+pub const SAMPLE_RATE: usize = 16_000;
 
 /// vid2text's version, written into every document's `pipeline.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -87,10 +87,6 @@ impl OutDir {
         Ok(out)
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn prefix(&self) -> String {
         format!("part-{:05}-", self.shard)
     }
@@ -171,20 +167,13 @@ impl OutDir {
     /// Reads what earlier runs committed (all shards).
     pub fn committed(&self) -> Result<Committed> {
         let mut c = Committed::default();
-        let docs = self.root.join("docs");
-        for name in list(&docs)? {
-            if !name.ends_with(".jsonl.zst") {
-                continue;
-            }
-            let path = docs.join(&name);
-            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let dec = zstd::Decoder::new(file).map_err(|e| Error::io(&path, e))?;
-            for line in BufReader::new(dec).lines() {
-                let line = line.map_err(|e| Error::io(&path, e))?;
-                let d: SourceOnly = serde_json::from_str(&line)
-                    .map_err(|e| Error::format(&path, format!("bad document line: {e}")))?;
-                c.documents.insert(d.source);
-            }
+        let mut lines = DocumentLines::of(&self.root)?;
+        while let Some(line) = lines.next() {
+            let d: SourceOnly = serde_json::from_str(&line?).map_err(|e| {
+                let part = lines.part().unwrap_or(&self.root);
+                Error::format(part, format!("bad document line: {e}"))
+            })?;
+            c.documents.insert(d.source);
         }
         for (_, records) in self.failure_parts()? {
             c.failures.extend(records.into_iter().map(|f| f.uri));
@@ -300,6 +289,61 @@ impl OutDir {
             .join("shards")
             .join(format!("{:05}.done", self.shard));
         write_atomic(&path, format!("{summary}\n").as_bytes())
+    }
+}
+
+/// Every committed document of an output directory, one JSON line each, part by part in order
+/// (all shards): what `vid2text cat`, resuming runs and tests read. Parts are read as they are
+/// needed, so memory does not grow with OUT.
+pub struct DocumentLines {
+    parts: std::vec::IntoIter<PathBuf>,
+    current: Option<(PathBuf, PartLines)>,
+}
+
+/// The lines of one zstd-compressed part.
+type PartLines = std::io::Lines<BufReader<zstd::Decoder<'static, BufReader<File>>>>;
+
+impl DocumentLines {
+    /// The document lines under `OUT/docs` (none when it does not exist).
+    pub fn of(root: &Path) -> Result<Self> {
+        let docs = root.join("docs");
+        let parts: Vec<PathBuf> = list(&docs)?
+            .into_iter()
+            .filter(|n| n.ends_with(".jsonl.zst"))
+            .map(|n| docs.join(n))
+            .collect();
+        Ok(DocumentLines {
+            parts: parts.into_iter(),
+            current: None,
+        })
+    }
+
+    /// The part file the last line came from.
+    pub fn part(&self) -> Option<&Path> {
+        self.current.as_ref().map(|(p, _)| p.as_path())
+    }
+}
+
+impl Iterator for DocumentLines {
+    type Item = Result<String>;
+
+    fn next(&mut self) -> Option<Result<String>> {
+        loop {
+            if let Some((path, lines)) = &mut self.current {
+                match lines.next() {
+                    Some(line) => return Some(line.map_err(|e| Error::io(&*path, e))),
+                    None => self.current = None,
+                }
+            }
+            let path = self.parts.next()?;
+            let opened = File::open(&path)
+                .and_then(zstd::Decoder::new)
+                .map_err(|e| Error::io(&path, e));
+            match opened {
+                Ok(dec) => self.current = Some((path, BufReader::new(dec).lines())),
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use wait_timeout::ChildExt;
 
 mod video;
-pub use video::{extract_subtitles, keyframes, Cue, Frame, KeyframeOptions, KeyframesEnd};
+pub use video::{keyframes, read_subtitle_stream, Cue, Frame, KeyframeOptions, KeyframesEnd};
 
 /// Sample rate of the decoded audio, the one Whisper and Silero VAD expect.
-pub const SAMPLE_RATE: u32 = 16_000;
+pub use vid2text_core::SAMPLE_RATE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -37,6 +37,48 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a streaming read (decoded audio, keyframes) stopped early: FFmpeg or the stream failed,
+/// or the consumer of the data returned an error of its own, which comes back as itself.
+#[derive(Debug)]
+pub enum ReadError<E> {
+    Media(Error),
+    Consumer(E),
+}
+
+impl<E> From<Error> for ReadError<E> {
+    fn from(e: Error) -> Self {
+        ReadError::Media(e)
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for ReadError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Media(e) => e.fmt(f),
+            ReadError::Consumer(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ReadError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadError::Media(e) => e.source(),
+            ReadError::Consumer(e) => e.source(),
+        }
+    }
+}
+
+impl ReadError<std::convert::Infallible> {
+    /// The media error of a read whose consumer cannot fail.
+    fn media(self) -> Error {
+        match self {
+            ReadError::Media(e) => e,
+            ReadError::Consumer(never) => match never {},
+        }
+    }
+}
 
 /// What ffprobe reports of an input.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -156,35 +198,41 @@ fn run_limited(program: &'static str, args: &[&str], limit: Duration) -> Result<
     let mut out = Vec::new();
     let warnings = run_streaming(program, args, limit, &mut |bytes| {
         out.extend_from_slice(bytes);
-        Ok(())
-    })?;
+        Ok::<_, ReadError<std::convert::Infallible>>(())
+    })
+    .map_err(ReadError::media)?;
     Ok((out, warnings))
 }
+
+/// The consumer of a child's stdout: takes each piece as it arrives.
+type OnBytes<'a, E> = &'a mut dyn FnMut(&[u8]) -> Result<(), ReadError<E>>;
 
 /// Runs a child, handing its stdout to `on_bytes` as it arrives; returns its warnings (the tail
 /// of its stderr, one line). A watchdog kills the child once its own time (wall time less the
 /// time spent in `on_bytes`, so a consumer applying backpressure does not count) passes `limit`.
 /// An error from `on_bytes` stops the child (broken pipe) and is returned.
-fn run_streaming<S: AsRef<std::ffi::OsStr>>(
+fn run_streaming<S: AsRef<std::ffi::OsStr>, E>(
     program: &'static str,
     args: &[S],
     limit: Duration,
-    on_bytes: &mut dyn FnMut(&[u8]) -> Result<()>,
-) -> Result<String> {
+    on_bytes: OnBytes<E>,
+) -> Result<String, ReadError<E>> {
     run_streaming_lines(program, args, limit, on_bytes, None)
 }
 
 /// Takes each stderr line of a child; true when the line is data (kept out of the warnings).
 pub(crate) type StderrLines = Box<dyn FnMut(&str) -> bool + Send>;
 
-/// [`run_streaming`], with every stderr line also offered to `on_stderr` as it arrives.
-pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>>(
+/// [`run_streaming`], with every stderr line also offered to `on_stderr` as it arrives. One
+/// piece: the child, its stderr reader, its watchdog and the read loop share the clock that
+/// keeps the consumer's time out of the limit.
+pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>, E>(
     program: &'static str,
     args: &[S],
     limit: Duration,
-    on_bytes: &mut dyn FnMut(&[u8]) -> Result<()>,
+    on_bytes: OnBytes<E>,
     on_stderr: Option<StderrLines>,
-) -> Result<String> {
+) -> Result<String, ReadError<E>> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -226,7 +274,8 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>>(
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                outcome = Err(Error::Invalid(format!("reading {program} output: {e}")));
+                let e = Error::Invalid(format!("reading {program} output: {e}"));
+                outcome = Err(ReadError::Media(e));
                 break;
             }
         };
@@ -244,14 +293,14 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>>(
     outcome?;
     let status = status?;
     if !status.success() {
-        return Err(Error::Failed {
+        return Err(ReadError::Media(Error::Failed {
             program,
             code: status
                 .code()
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "a signal".into()),
             message: last_lines(&err),
-        });
+        }));
     }
     Ok(if err.is_empty() {
         String::new()
@@ -411,6 +460,10 @@ pub(crate) fn ffmpeg_args(
     args
 }
 
+/// [`SAMPLE_RATE`] as FFmpeg's `-ar` takes it.
+const SAMPLE_RATE_ARG: &str = "16000";
+const _: () = assert!(SAMPLE_RATE == 16_000, "SAMPLE_RATE_ARG says 16000");
+
 fn decode_args(input: &str, max_duration_s: Option<f64>) -> Vec<String> {
     ffmpeg_args(
         &["-loglevel", "error", "-threads", "1"],
@@ -425,7 +478,7 @@ fn decode_args(input: &str, max_duration_s: Option<f64>) -> Vec<String> {
             "-ac",
             "1",
             "-ar",
-            "16000",
+            SAMPLE_RATE_ARG,
             "-f",
             "s16le",
             "-acodec",
@@ -445,16 +498,17 @@ pub struct StreamEnd {
 }
 
 /// Decodes the first audio stream of an input to 16 kHz mono (FFmpeg downmixes every channel
-/// layout and resamples every rate; `max_duration_s` truncates) and hands the samples to `on_chunk` as they arrive (chunks of
-/// at most 32768 samples), so that memory does not grow with the input's length. An error from
-/// `on_chunk` stops the decode and is returned. The time limit covers FFmpeg's own time: time
-/// spent inside `on_chunk` (a consumer applying backpressure) does not count.
-pub fn decode_audio_stream(
+/// layout and resamples every rate; `max_duration_s` truncates) and hands the samples to
+/// `on_chunk` as they arrive (chunks of at most 32768 samples), so that memory does not grow with
+/// the input's length. An error from `on_chunk` stops the decode and comes back as
+/// [`ReadError::Consumer`]. The time limit covers FFmpeg's own time: time spent inside
+/// `on_chunk` (a consumer applying backpressure) does not count.
+pub fn decode_audio_stream<E>(
     input: &str,
     limit: Duration,
     max_duration_s: Option<f64>,
-    on_chunk: &mut dyn FnMut(&[f32]) -> Result<()>,
-) -> Result<StreamEnd> {
+    on_chunk: &mut dyn FnMut(&[f32]) -> Result<(), E>,
+) -> Result<StreamEnd, ReadError<E>> {
     let mut carry: Option<u8> = None;
     let mut samples = Vec::with_capacity(32768);
     let mut total = 0u64;
@@ -475,7 +529,7 @@ pub fn decode_audio_stream(
             }
             samples.extend(pairs.map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0));
             total += samples.len() as u64;
-            on_chunk(&samples)
+            on_chunk(&samples).map_err(ReadError::Consumer)
         },
     )?;
     Ok(StreamEnd {
@@ -548,7 +602,11 @@ pub fn download(url: &str, dest: &Path, limits: DownloadLimits) -> Result<u64> {
         .reader();
     let mut file = std::fs::File::create(dest).map_err(|e| fail(&e))?;
     let n = std::io::copy(&mut reader, &mut file).map_err(|e| {
-        if e.to_string().contains("limit") {
+        let over = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|u| matches!(u, ureq::Error::BodyExceedsLimit(_)));
+        if over {
             fail(&format!(
                 "body is over the limit of {} bytes",
                 limits.max_bytes

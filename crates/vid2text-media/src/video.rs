@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::{ffmpeg_args, run_streaming, run_streaming_lines, Error, Result};
+use crate::{ffmpeg_args, run_streaming, run_streaming_lines, Error, ReadError, Result};
 
 /// How keyframes are sampled.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,13 +163,14 @@ fn parse_ppm_header(buf: &[u8]) -> Result<Option<(u32, u32, usize)>> {
 /// Samples keyframes of an input's first video stream and hands them to `on_frame` in time
 /// order. FFmpeg thins the video to `sample_fps`, scales it to fit `max_side`, and keeps a frame
 /// when the scene changes or `interval_s` has passed since the last one kept. An error from
-/// `on_frame` stops FFmpeg and is returned; the time limit covers FFmpeg's own time.
-pub fn keyframes(
+/// `on_frame` stops FFmpeg and comes back as [`ReadError::Consumer`]; the time limit covers
+/// FFmpeg's own time.
+pub fn keyframes<E>(
     input: &str,
     options: &KeyframeOptions,
     limit: Duration,
-    on_frame: &mut dyn FnMut(Frame) -> Result<()>,
-) -> Result<KeyframesEnd> {
+    on_frame: &mut dyn FnMut(Frame) -> Result<(), E>,
+) -> Result<KeyframesEnd, ReadError<E>> {
     let (tx, rx) = mpsc::channel::<f64>();
     let on_stderr = Box::new(move |line: &str| match showinfo_time(line) {
         Some(t) => {
@@ -204,17 +205,18 @@ pub fn keyframes(
                     width,
                     height,
                     rgb,
-                })?;
+                })
+                .map_err(ReadError::Consumer)?;
             }
             Ok(())
         },
         Some(on_stderr),
     )?;
     if !ppm.buf.is_empty() {
-        return Err(Error::Invalid(format!(
+        return Err(ReadError::Media(Error::Invalid(format!(
             "keyframes: FFmpeg output ended inside a frame ({} bytes)",
             ppm.buf.len()
-        )));
+        ))));
     }
     Ok(KeyframesEnd { frames, warnings })
 }
@@ -227,9 +229,9 @@ pub struct Cue {
     pub text: String,
 }
 
-/// Converts one text subtitle stream (by its container index) to cues, through FFmpeg's SRT
-/// encoder: every text format FFmpeg reads (mov_text, SubRip, WebVTT, ASS/SSA, ...) works.
-pub fn extract_subtitles(
+/// Reads one embedded text subtitle stream (by its container index) as cues, through FFmpeg's
+/// SRT encoder: every text format FFmpeg reads (mov_text, SubRip, WebVTT, ASS/SSA, ...) works.
+pub fn read_subtitle_stream(
     input: &str,
     stream_index: u32,
     max_duration_s: Option<f64>,
@@ -245,11 +247,12 @@ pub fn extract_subtitles(
     let mut out = Vec::new();
     run_streaming("ffmpeg", &args, limit, &mut |b| {
         if out.len() + b.len() > 64 << 20 {
-            return Err(Error::Invalid("subtitle stream over 64 MiB".into()));
+            return Err(Error::Invalid("subtitle stream over 64 MiB".into()).into());
         }
         out.extend_from_slice(b);
-        Ok(())
-    })?;
+        Ok::<_, ReadError<std::convert::Infallible>>(())
+    })
+    .map_err(ReadError::media)?;
     Ok(parse_srt(&String::from_utf8_lossy(&out)))
 }
 

@@ -3,8 +3,10 @@
 //!
 //! - [`mel`]: Whisper's log-mel spectrogram (pure Rust).
 //! - [`vad`] (feature `vad`): Silero VAD through ONNX Runtime (`ort`, loaded at run time).
-//! - [`whisper`] (feature `whisper`): Whisper through CTranslate2 (`ct2rs`), our long-form loop;
-//!   [`engine`] says which CTranslate2 is linked and what it computes with.
+//! - [`windows`]: the speech window planner (pure).
+//! - [`whisper`]: Whisper's long-form loop (pure) and, with feature `whisper`, its engine
+//!   through CTranslate2 (`ct2rs`) and the scheduler that batches across inputs; [`engine`]
+//!   says which CTranslate2 is linked and what it computes with.
 //! - [`ocr`] (feature `ocr`): PP-OCRv4 text detection and recognition through ONNX Runtime;
 //!   [`ocr_image`] holds its image work (pure Rust).
 //! - [`registry`]: where models live and how names resolve to directories.
@@ -19,20 +21,51 @@ pub mod registry;
 pub mod tokenizer;
 #[cfg(feature = "vad")]
 pub mod vad;
-#[cfg(feature = "whisper")]
 pub mod whisper;
+pub mod windows;
+
+/// A boxed error, kept as the source of ours.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot load model: {0}")]
-    Load(String),
+    /// A model or library could not be loaded.
+    #[error("cannot load {}", path.display())]
+    Load {
+        path: std::path::PathBuf,
+        #[source]
+        source: BoxError,
+    },
     #[error("{0}")]
     Config(String),
-    #[error("inference failed: {0}")]
-    Inference(String),
+    /// A model failed on its input.
+    #[error("{model} failed")]
+    Inference {
+        model: &'static str,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    pub fn load(path: &std::path::Path, source: impl Into<BoxError>) -> Self {
+        Error::Load {
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+
+    pub fn inference(model: &'static str, source: impl Into<BoxError>) -> Self {
+        Error::Inference {
+            model,
+            source: source.into(),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub use vid2text_core::error::report;
 
 /// A span of speech in samples of the 16 kHz audio, end exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,13 +74,17 @@ pub struct SpeechSpan {
     pub end: usize,
 }
 
+/// ONNX Runtime's environment, which the VAD and OCR sessions are made in.
+#[cfg(any(feature = "vad", feature = "ocr"))]
+pub use ort::environment::Environment as OnnxEnvironment;
+
 /// The ONNX Runtime environment, from the `libonnxruntime.so` the set-up script installed
 /// (loaded at run time: no CDN download at build time). Once per process.
 #[cfg(any(feature = "vad", feature = "ocr"))]
 pub fn onnx_environment(lib: &std::path::Path) -> Result<ort::environment::Environment> {
     ort::init_from(lib)
-        .map_err(|e| Error::Load(format!("{}: {e}", lib.display())))?
+        .map_err(|e| Error::load(lib, e))?
         .with_name("vid2text")
         .build()
-        .map_err(|e| Error::Load(format!("{}: {e}", lib.display())))
+        .map_err(|e| Error::load(lib, e))
 }

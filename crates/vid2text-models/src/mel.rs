@@ -9,7 +9,7 @@ use realfft::{RealFftPlanner, RealToComplex};
 
 pub const N_FFT: usize = 400;
 pub const HOP: usize = 160;
-pub const SAMPLE_RATE: usize = 16_000;
+use vid2text_core::SAMPLE_RATE;
 /// Samples in one 30 s Whisper window.
 pub const N_SAMPLES: usize = 30 * SAMPLE_RATE;
 /// Mel frames in one 30 s Whisper window.

@@ -43,8 +43,8 @@ pub struct OcrEngine {
     det_limit: DetLimit,
 }
 
-fn ocr_err(e: impl std::fmt::Display) -> Error {
-    Error::Inference(format!("ocr: {e}"))
+fn ocr_err(e: impl Into<crate::BoxError>) -> Error {
+    Error::inference("ocr", e)
 }
 
 fn session(model: &Path, env: &ort::environment::Environment, threads: usize) -> Result<Session> {
@@ -52,7 +52,7 @@ fn session(model: &Path, env: &ort::environment::Environment, threads: usize) ->
         .and_then(|b| b.with_intra_threads(threads.max(1)).map_err(Into::into))
         .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
         .and_then(|mut b| b.commit_from_file(model))
-        .map_err(|e| Error::Load(format!("{}: {e}", model.display())))
+        .map_err(|e| Error::load(model, e))
 }
 
 impl OcrEngine {
@@ -68,13 +68,13 @@ impl OcrEngine {
         let rec = session(rec_model, env, threads)?;
         let dictionary = rec
             .metadata()
-            .map_err(|e| Error::Load(format!("{}: {e}", rec_model.display())))?
+            .map_err(|e| Error::load(rec_model, e))?
             .custom("character")
             .ok_or_else(|| {
-                Error::Load(format!(
-                    "{}: no `character` dictionary in the model's metadata",
-                    rec_model.display()
-                ))
+                Error::load(
+                    rec_model,
+                    "no `character` dictionary in the model's metadata",
+                )
             })?;
         let mut chars = vec![String::new()];
         chars.extend(dictionary.lines().map(str::to_string));

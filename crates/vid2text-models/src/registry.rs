@@ -16,6 +16,12 @@ use crate::{Error, Result};
 
 pub const ENV_MODELS: &str = "VID2TEXT_MODELS";
 
+/// The ids documents carry in `pipeline.vad_model` and `pipeline.ocr_model`: the models that
+/// `scripts/setup.sh` installs (silero-vad 6.2.3's sequence export; rapidocr-onnxruntime
+/// 1.4.4's PP-OCRv4 detection and recognition).
+pub const VAD_MODEL_ID: &str = "silero_vad-6.2.3";
+pub const OCR_MODEL_ID: &str = "PP-OCRv4";
+
 /// The model directory: `$VID2TEXT_MODELS`, else `models/` beside the binary (a bundle made by
 /// `scripts/bundle.sh`), else the user's cache directory.
 pub fn models_dir() -> PathBuf {

@@ -45,10 +45,9 @@ impl Vocab {
     /// model directory.
     pub fn load(model_dir: &Path) -> Result<Self> {
         let path = model_dir.join("vocabulary.txt");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Load(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::load(&path, e))?;
         let tokens: Vec<String> = text.lines().map(str::to_string).collect();
-        Self::from_tokens(tokens).map_err(|m| Error::Load(format!("{}: {m}", path.display())))
+        Self::from_tokens(tokens).map_err(|m| Error::load(&path, m))
     }
 
     pub fn from_tokens(tokens: Vec<String>) -> std::result::Result<Self, String> {
@@ -89,8 +88,43 @@ impl Vocab {
         id >= self.timestamp_begin
     }
 
+    /// Whether the model is multilingual: CTranslate2's rule, a vocabulary of 51865 tokens or
+    /// more (English-only models have 51864).
+    pub fn is_multilingual(&self) -> bool {
+        self.tokens.len() >= 51865
+    }
+
+    /// The language codes the vocabulary has tokens for (`<|en|>` ... after
+    /// `<|startoftranscript|>`, up to `<|translate|>`).
+    pub fn languages(&self) -> Vec<&str> {
+        let end = self.id("<|translate|>").unwrap_or(self.sot) as usize;
+        self.tokens
+            .get(self.sot as usize + 1..end)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| t.strip_prefix("<|")?.strip_suffix("|>"))
+            .collect()
+    }
+
+    /// The prompt's start: `<|startoftranscript|>`, and for multilingual models
+    /// `<|lang|><|transcribe|>`. An unknown language is an error naming the known ones.
+    pub fn sot_sequence(&self, lang: &str) -> std::result::Result<Vec<u32>, String> {
+        let mut sot = vec![self.sot];
+        if self.is_multilingual() {
+            let id = self.id(&format!("<|{lang}|>")).ok_or_else(|| {
+                format!(
+                    "language `{lang}` is not one of the model's ({})",
+                    self.languages().join(", ")
+                )
+            })?;
+            sot.push(id);
+            sot.extend(self.transcribe);
+        }
+        Ok(sot)
+    }
+
     /// Text of the ids below `<|endoftext|>` (special and timestamp tokens are skipped).
-    pub fn decode(&self, ids: &[u32]) -> String {
+    pub fn text(&self, ids: &[u32]) -> String {
         let mut bytes = Vec::new();
         for &id in ids.iter().filter(|&&id| id < self.eot) {
             for c in self.token(id).chars() {
@@ -129,9 +163,9 @@ mod tests {
         .collect();
         tokens.push("<|0.02|>".into());
         let v = Vocab::from_tokens(tokens).unwrap();
-        assert_eq!(v.decode(&[0, 1]), "Hello world");
+        assert_eq!(v.text(&[0, 1]), "Hello world");
         // "砸" is e7 a0 b8: three byte-level tokens; special and timestamp ids are skipped.
-        assert_eq!(v.decode(&[2, 3, 4, 5, 8, 9]), " 砸");
+        assert_eq!(v.text(&[2, 3, 4, 5, 8, 9]), " 砸");
         assert_eq!(v.timestamp_begin, 8);
     }
 }

@@ -12,7 +12,7 @@ use crate::{Error, Result};
 /// Samples per VAD step at 16 kHz (32 ms).
 pub const WINDOW: usize = 512;
 const CONTEXT: usize = 64;
-const SR: usize = 16_000;
+const SR: usize = vid2text_core::SAMPLE_RATE;
 
 /// Parameters of speech detection (Silero's names; times in ms unless said).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -62,14 +62,16 @@ impl SileroVad {
             .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
             .and_then(|mut b| b.commit_from_file(model))
-            .map_err(|e| Error::Load(format!("{}: {e}", model.display())))?;
+            .map_err(|e| Error::load(model, e))?;
         let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         if !(names.contains(&"input") && names.contains(&"h") && names.contains(&"c")) {
-            return Err(Error::Load(format!(
-                "{}: not Silero VAD's sequence export (inputs input, h, c; found {})",
-                model.display(),
-                names.join(", ")
-            )));
+            return Err(Error::load(
+                model,
+                format!(
+                    "not Silero VAD's sequence export (inputs input, h, c; found {})",
+                    names.join(", ")
+                ),
+            ));
         }
         Ok(SileroVad { session })
     }
@@ -184,11 +186,13 @@ impl VadStream {
     }
 }
 
-fn vad_err(e: impl std::fmt::Display) -> Error {
-    Error::Inference(format!("silero vad: {e}"))
+fn vad_err(e: impl Into<crate::BoxError>) -> Error {
+    Error::inference("silero vad", e)
 }
 
-/// Silero's `get_speech_timestamps` on per-frame probabilities.
+/// Silero's `get_speech_timestamps` on per-frame probabilities: a line-by-line port of
+/// silero-vad's `utils_vad.py`, kept in one piece so that it reads side by side with the
+/// original.
 pub fn speech_spans(probs: &[f32], audio_len: usize, c: &VadConfig) -> Vec<SpeechSpan> {
     let ms = |v: f32| (SR as f32 * v / 1000.0) as usize;
     let min_speech = ms(c.min_speech_duration_ms as f32);

@@ -48,7 +48,8 @@ pub struct RunArgs {
     pub asr_model: String,
 
     /// Spoken language (ISO code such as en, zh, de) or `auto` to detect it per video from several
-    /// speech windows. English-only models (*.en) always use en.
+    /// speech windows. English-only models (*.en) take only en; a code the model does not know
+    /// is refused before anything runs.
     #[arg(long, default_value = "auto")]
     pub language: String,
 
@@ -87,7 +88,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu, env = "VID2TEXT_DEVICE")]
     pub device: DeviceArg,
 
-    /// CTranslate2 compute type (int8, int8_float32, int8_float16, float16, float32).
+    /// CTranslate2 compute type (int8, int8_float32, int8_float16, int8_bfloat16, int16, float16,
+    /// bfloat16, float32, auto, default).
     #[arg(long, default_value = "int8")]
     pub compute_type: String,
 
@@ -168,7 +170,7 @@ pub struct RunArgs {
     pub max_download_size: u64,
 
     /// Only the first SECS seconds of longer inputs are transcribed (the document records
-    /// `stats.truncated_s`); 0 = no limit.
+    /// `meta.truncated_at_s`); 0 = no limit.
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     pub max_duration: f64,
 

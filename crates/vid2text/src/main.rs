@@ -6,6 +6,8 @@
 mod cli;
 mod pipeline;
 mod settings;
+mod stages;
+mod summary;
 mod tune;
 
 use std::io::Write;
@@ -85,30 +87,19 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
 }
 
 fn cat(args: CatArgs) -> anyhow::Result<()> {
-    use std::io::BufRead;
-    let docs = args.output.join("docs");
-    let mut names: Vec<_> = std::fs::read_dir(&docs)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", docs.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
-        .collect();
-    names.sort();
     let mut out = std::io::stdout().lock();
-    for path in names {
-        let reader = std::io::BufReader::new(zstd::Decoder::new(std::fs::File::open(&path)?)?);
-        for line in reader.lines() {
-            let line = line?;
-            if args.text {
-                let doc: serde_json::Value = serde_json::from_str(&line)?;
-                writeln!(
-                    out,
-                    "# {}\n{}\n",
-                    doc["source"].as_str().unwrap_or(""),
-                    doc["text"].as_str().unwrap_or("")
-                )?;
-            } else {
-                writeln!(out, "{line}")?;
-            }
+    for line in vid2text_core::outdir::DocumentLines::of(&args.output)? {
+        let line = line?;
+        if args.text {
+            let doc: serde_json::Value = serde_json::from_str(&line)?;
+            writeln!(
+                out,
+                "# {}\n{}\n",
+                doc["source"].as_str().unwrap_or(""),
+                doc["text"].as_str().unwrap_or("")
+            )?;
+        } else {
+            writeln!(out, "{line}")?;
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
-//! Validated settings of `vid2text run`: everything is checked here, before any input is touched,
-//! so that configuration mistakes exit with code 2 and a clear message.
+//! Validated settings of `vid2text run`: everything is checked here, before anything is loaded
+//! or written, so that configuration mistakes exit with code 2 and a clear message (and never
+//! fix OUT's configuration to a typo). Each stage gets its own part ([`crate::stages`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,52 +8,54 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use vid2text_core::doc::PipelineInfo;
 use vid2text_core::render::TextFormat;
-use vid2text_core::subtitles::SubtitleFormat;
+use vid2text_core::sidecar::SidecarFormat;
 use vid2text_media::KeyframeOptions;
 use vid2text_models::ocr::RAPIDOCR_DET_LIMIT;
 use vid2text_models::ocr_image::DetLimit;
 use vid2text_models::registry;
+use vid2text_models::tokenizer::Vocab;
 use vid2text_models::vad::VadConfig;
-use vid2text_models::whisper::{DecodeConfig, EngineConfig, EngineDevice};
+use vid2text_models::whisper::{check_compute_type, EngineConfig, EngineDevice, SearchConfig};
 
 use crate::cli::{DeviceArg, RunArgs};
+use crate::stages::visual::OcrConfig;
+use crate::stages::writer::assemble;
+use crate::stages::{asr, decode, visual, writer};
 
 pub struct Settings {
     pub inputs: Vec<String>,
     pub output: PathBuf,
-    pub models_dir: PathBuf,
-    pub asr_model_dir: PathBuf,
-    /// The name documents carry in `pipeline.asr_model`.
-    pub asr_model_name: String,
-    pub vad_model: Option<PathBuf>,
-    pub onnxruntime: Option<PathBuf>,
+    pub models: ModelPaths,
     pub engine: EngineConfig,
-    pub decode: DecodeConfig,
-    pub vad: VadConfig,
-    /// PP-OCRv4 detection and recognition models; None with `--no-ocr`.
-    pub ocr_models: Option<(PathBuf, PathBuf)>,
-    pub keyframes: KeyframeOptions,
-    pub ocr_min_confidence: f32,
-    pub ocr_det_limit: DetLimit,
-    pub ocr_backoff_s: f64,
-    pub ocr_workers: usize,
-    pub ocr_threads: usize,
-    pub text_format: TextFormat,
-    pub batch_size: usize,
+    pub decode: decode::Config,
+    pub visual: visual::Config,
+    pub asr: asr::Config,
+    pub writer: writer::Config,
     pub decode_workers: usize,
-    pub timeout: Duration,
-    pub max_duration_s: Option<f64>,
-    pub max_download_bytes: u64,
-    pub subtitles: Vec<SubtitleFormat>,
-    pub commit_every: usize,
-    pub commit_interval: Duration,
+    pub ocr_workers: usize,
     pub json: bool,
     pub quiet: bool,
     pub new_config_generation: bool,
     pub retry_failed: bool,
-    pub config_hash: String,
+    /// What decides the content of documents, and its hash (`pipeline.config_hash`).
     pub config: serde_json::Value,
+    pub config_hash: String,
+}
+
+/// The models a run uses, resolved in the model directory.
+pub struct ModelPaths {
+    pub dir: PathBuf,
+    pub asr_dir: PathBuf,
+    /// The name documents carry in `pipeline.asr_model`.
+    pub asr_name: String,
+    /// None with `--no-vad`.
+    pub vad: Option<PathBuf>,
+    /// PP-OCRv4 detection and recognition; None with `--no-ocr`.
+    pub ocr: Option<(PathBuf, PathBuf)>,
+    /// Needed when VAD or OCR is on.
+    pub onnxruntime: Option<PathBuf>,
 }
 
 pub fn available_threads() -> usize {
@@ -61,246 +64,159 @@ pub fn available_threads() -> usize {
         .unwrap_or(1)
 }
 
-impl Settings {
-    /// `duration_s` cut at `--max-duration`, when one is given.
-    pub fn capped(&self, duration_s: f64) -> f64 {
-        self.max_duration_s
-            .map_or(duration_s, |m| duration_s.min(m))
-    }
-
-    pub fn from_args(a: RunArgs) -> Result<Self> {
-        let models_dir = a.models_dir.clone().unwrap_or_else(registry::models_dir);
-        let asr_model_dir = registry::resolve_whisper(&models_dir, &a.asr_model)?;
-        let asr_model_name = asr_model_dir
+impl ModelPaths {
+    fn resolve(a: &RunArgs) -> Result<Self> {
+        let dir = a.models_dir.clone().unwrap_or_else(registry::models_dir);
+        let asr_dir = registry::resolve_whisper(&dir, &a.asr_model)?;
+        let asr_name = asr_dir
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or(&a.asr_model)
             .to_string();
-        let vad_model = if a.no_vad {
-            None
-        } else {
-            Some(registry::silero_vad(&models_dir)?)
+        let vad = match a.no_vad {
+            true => None,
+            false => Some(registry::silero_vad(&dir)?),
         };
-        let ocr_models = if a.no_ocr {
-            None
-        } else {
-            Some(registry::ocr_models(&models_dir)?)
+        let ocr = match a.no_ocr {
+            true => None,
+            false => Some(registry::ocr_models(&dir)?),
         };
-        let onnxruntime = if vad_model.is_some() || ocr_models.is_some() {
-            Some(registry::onnxruntime(&models_dir)?)
-        } else {
-            None
+        let onnxruntime = match vad.is_some() || ocr.is_some() {
+            true => Some(registry::onnxruntime(&dir)?),
+            false => None,
         };
+        Ok(ModelPaths {
+            dir,
+            asr_dir,
+            asr_name,
+            vad,
+            ocr,
+            onnxruntime,
+        })
+    }
+}
+
+impl Settings {
+    /// Checks the arguments, resolves the models, and hands each stage its part. Long only for
+    /// the one struct literal at its end (every part in view at once); the checks and the
+    /// derived values are the functions below.
+    pub fn from_args(a: RunArgs) -> Result<Self> {
+        check_ranges(&a)?;
+        check_compute_type(&a.compute_type).context("--compute-type")?;
+        check_device(a.device)?;
+        let models = ModelPaths::resolve(&a)?;
+        let search = search_config(&a, &models)?;
         let text_format = TextFormat::parse(&a.text_format)
             .map_err(anyhow::Error::msg)
             .context("--text-format")?;
-        if !(a.keyframe_interval.is_finite() && a.keyframe_interval >= 0.1) {
-            bail!("--keyframe-interval must be at least 0.1 s");
-        }
-        if !(0.0..=1.0).contains(&a.scene_threshold) {
-            bail!("--scene-threshold must be in [0, 1]");
-        }
-        if !(32..=8192).contains(&a.keyframe_size) {
-            bail!("--keyframe-size must be between 32 and 8192 pixels");
-        }
-        if !(0.0..=1.0).contains(&a.ocr_min_confidence) {
-            bail!("--ocr-min-confidence must be in [0, 1]");
-        }
-        if !(a.ocr_backoff.is_finite() && a.ocr_backoff >= 0.0) {
-            bail!("--ocr-backoff must be a number of seconds, 0 or more");
-        }
-        if a.ocr_det_size != 0 && !(64..=4096).contains(&a.ocr_det_size) {
-            bail!("--ocr-det-size must be 0 or between 64 and 4096 pixels");
-        }
-        if a.ocr_workers == 0 || a.ocr_threads == 0 {
-            bail!("--ocr-workers and --ocr-threads must be at least 1");
-        }
-        if a.device == DeviceArg::Cuda {
-            let engine = vid2text_models::engine::engine_info();
-            if !engine.cuda_compiled {
-                bail!(
-                    "--device cuda: this vid2text's CTranslate2 has no CUDA ({}); see README, GPU",
-                    engine.describe()
-                );
-            }
-            if vid2text_models::engine::cuda_devices() == 0 {
-                bail!(
-                    "--device cuda: CTranslate2 sees no CUDA device (it needs the NVIDIA driver's \
-                     libcuda.so.1 and a GPU; `scripts/setup.sh --gpu` installs cuBLAS 12; see README, GPU)"
-                );
-            }
-        }
-        if a.beam_size == 0 || a.best_of == 0 || a.decode_workers == 0 || a.commit_every == 0 {
-            bail!("--beam-size, --best-of, --decode-workers and --commit-every must be at least 1");
-        }
-        let positive = |x: f64| x.is_finite() && x > 0.0;
-        let valid = positive(a.timeout)
-            && positive(a.commit_interval)
-            && a.max_duration.is_finite()
-            && a.max_duration >= 0.0;
-        if !valid {
-            bail!("--timeout and --commit-interval must be positive, --max-duration not negative");
-        }
-        if !(a.max_kept_pause.is_finite() && a.max_kept_pause >= 0.0) {
-            bail!("--max-kept-pause must be a number of seconds, 0 or more");
-        }
-        if !(0.0..1.0).contains(&a.vad_threshold) {
-            bail!("--vad-threshold must be in [0, 1)");
-        }
-        let language = match a.language.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" => None,
-            l if l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic() || c == '_') => {
-                Some(l.to_string())
-            }
-            l => bail!("--language: `{l}` is not a language code (en, zh, ...) nor auto"),
-        };
-        let subtitles = a
+        let sidecars = a
             .subtitles
             .iter()
             .filter(|s| !s.trim().is_empty())
-            .map(|s| s.parse::<SubtitleFormat>().map_err(anyhow::Error::msg))
+            .map(|s| s.parse::<SidecarFormat>().map_err(anyhow::Error::msg))
             .collect::<Result<Vec<_>>>()
             .context("--subtitles")?;
-        let mut decode = DecodeConfig {
-            beam_size: a.beam_size,
-            best_of: a.best_of,
-            condition_on_previous_text: a.condition_on_previous_text,
-            language,
-            max_kept_pause_s: a.max_kept_pause,
-            ..DecodeConfig::default()
-        };
-        if a.no_temperature_fallback {
-            decode.temperatures = vec![0.0];
-        }
-        let vad = VadConfig {
+        let (engine, batch_size) = engine_config(&a);
+        let max_duration_s = (a.max_duration > 0.0).then_some(a.max_duration);
+        let vad = (!a.no_vad).then(|| VadConfig {
             threshold: a.vad_threshold,
             ..VadConfig::default()
-        };
-        // --threads is Whisper's whole CPU budget, shared by the replicas. On CPU, one
-        // single-threaded replica per thread, each with its own batches, beats one replica with
-        // every thread: the decoder's many small operations leave OpenMP threads waking and
-        // sleeping (a third of the CPU time in the kernel). Benchmark corpus, 2 cores, tiny.en:
-        // 12.1 s against 19.6 s. Batches of one window per replica: 540 MiB peak RSS and 11.3 s,
-        // against 770 MiB and 10.6 s with 2 (the encoder's attention scores grow with the batch).
-        let total = if a.threads == 0 {
-            available_threads()
-        } else {
-            a.threads
-        };
-        let cuda = a.device == DeviceArg::Cuda;
-        let replicas = match a.replicas {
-            0 if cuda => 1,
-            0 => total.clamp(1, 8),
-            n => n.clamp(1, total.max(1)),
-        };
-        let batch_size = match a.batch_size {
-            0 if cuda => 8,
-            0 => 1,
-            n => n,
-        };
-        let engine = EngineConfig {
-            device: match a.device {
-                DeviceArg::Cpu => EngineDevice::Cpu,
-                DeviceArg::Cuda => EngineDevice::Cuda,
-            },
-            compute_type: a.compute_type.clone(),
-            threads: (total / replicas).max(1),
-            replicas,
-        };
-        let max_duration_s = (a.max_duration > 0.0).then_some(a.max_duration);
-        let keyframes = KeyframeOptions {
-            interval_s: a.keyframe_interval,
-            scene_threshold: a.scene_threshold,
-            max_side: a.keyframe_size,
-            max_duration_s,
-            ..KeyframeOptions::default()
-        };
-        // What decides the content of a document; threads, batch size and workers do not.
-        let model_size = std::fs::metadata(asr_model_dir.join("model.bin"))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        let config = json!({
-            "asr_model": asr_model_name,
-            "asr_model_bytes": model_size,
-            "compute_type": a.compute_type,
-            "decode": decode,
-            "vad": if a.no_vad { serde_json::Value::Null } else { serde_json::to_value(&vad)? },
-            "max_duration_s": max_duration_s,
         });
-        // Added only when they differ from what versions before OCR did, so that an OUT they
-        // started keeps its hash under `--no-ocr --text-format speech`.
-        let mut config = config;
-        if ocr_models.is_some() {
-            config["ocr"] = json!({
-                "model": "PP-OCRv4",
-                "keyframe_interval_s": a.keyframe_interval,
-                "scene_threshold": a.scene_threshold,
-                "keyframe_size": a.keyframe_size,
-                "min_confidence": a.ocr_min_confidence,
-                "backoff_s": a.ocr_backoff,
-                "det_size": a.ocr_det_size,
-            });
-        }
-        if text_format != TextFormat::SPEECH {
-            config["text_format"] = serde_json::to_value(text_format)?;
-        }
-        let config_hash =
-            vid2text_core::input::to_hex(&Sha256::digest(config.to_string().as_bytes()))[..16]
-                .to_string();
+        let content = ContentConfig {
+            asr_model: &models.asr_name,
+            asr_model_bytes: std::fs::metadata(models.asr_dir.join("model.bin"))
+                .map(|m| m.len())
+                .unwrap_or(0),
+            compute_type: &a.compute_type,
+            search: &search,
+            vad: vad.as_ref(),
+            max_duration_s,
+            ocr: (!a.no_ocr).then(|| OcrHashed::from(&a)),
+            text_format,
+        };
+        let config = content.to_json();
+        let config_hash = config_hash(&config);
+        let timeout = Duration::from_secs_f64(a.timeout);
+        let ocr = (!a.no_ocr).then(|| OcrConfig {
+            min_confidence: a.ocr_min_confidence,
+            backoff_s: a.ocr_backoff,
+            det_limit: det_limit(a.ocr_det_size),
+            threads: a.ocr_threads,
+        });
+        let pipeline = PipelineInfo {
+            version: vid2text_core::VERSION.to_string(),
+            asr_model: Some(models.asr_name.clone()),
+            ocr_model: models
+                .ocr
+                .as_ref()
+                .map(|_| registry::OCR_MODEL_ID.to_string()),
+            vad_model: models
+                .vad
+                .as_ref()
+                .map(|_| registry::VAD_MODEL_ID.to_string()),
+            config_hash: config_hash.clone(),
+        };
         Ok(Settings {
+            decode: decode::Config {
+                timeout,
+                max_duration_s,
+                max_download_bytes: a.max_download_size,
+                downloads: a.output.join("downloads"),
+                vad,
+                max_kept_pause_s: a.max_kept_pause,
+                ocr: ocr.is_some(),
+            },
+            visual: visual::Config {
+                timeout,
+                max_duration_s,
+                keyframes: KeyframeOptions {
+                    interval_s: a.keyframe_interval,
+                    scene_threshold: a.scene_threshold,
+                    max_side: a.keyframe_size,
+                    max_duration_s,
+                    ..KeyframeOptions::default()
+                },
+                ocr,
+            },
+            asr: asr::Config { search, batch_size },
+            writer: writer::Config {
+                assemble: assemble::Config {
+                    text_format,
+                    pipeline,
+                },
+                sidecars,
+                commit_every: a.commit_every,
+                commit_interval: Duration::from_secs_f64(a.commit_interval),
+                retry_failed: a.retry_failed,
+            },
             inputs: a.inputs,
             output: a.output,
-            models_dir,
-            asr_model_dir,
-            asr_model_name,
-            vad_model,
-            onnxruntime,
+            models,
             engine,
-            decode,
-            vad,
-            ocr_models,
-            keyframes,
-            ocr_min_confidence: a.ocr_min_confidence,
-            ocr_det_limit: if a.ocr_det_size == 0 {
-                RAPIDOCR_DET_LIMIT
-            } else {
-                DetLimit::Between {
-                    min_short: a.ocr_det_size / 2,
-                    max_long: a.ocr_det_size,
-                }
-            },
-            ocr_backoff_s: a.ocr_backoff,
-            ocr_workers: a.ocr_workers,
-            ocr_threads: a.ocr_threads,
-            text_format,
-            batch_size,
             decode_workers: a.decode_workers,
-            timeout: Duration::from_secs_f64(a.timeout),
-            max_duration_s,
-            max_download_bytes: a.max_download_size,
-            subtitles,
-            commit_every: a.commit_every,
-            commit_interval: Duration::from_secs_f64(a.commit_interval),
+            ocr_workers: a.ocr_workers,
             json: a.json,
             quiet: a.quiet,
             new_config_generation: a.new_config_generation,
             retry_failed: a.retry_failed,
-            config_hash,
             config,
+            config_hash,
         })
     }
 
     /// The content of `OUT/run.json`.
     pub fn run_json(&self) -> serde_json::Value {
+        let m = &self.models;
+        let path = |p: &PathBuf| p.display().to_string();
         json!({
             "vid2text_version": vid2text_core::VERSION,
             "config_hash": self.config_hash,
             "config": self.config,
             "models": {
-                "dir": self.models_dir.display().to_string(),
-                "asr": self.asr_model_dir.display().to_string(),
-                "vad": self.vad_model.as_ref().map(|p| p.display().to_string()),
-                "ocr": self.ocr_models.as_ref().map(|(d, r)| [d.display().to_string(), r.display().to_string()]),
+                "dir": path(&m.dir),
+                "asr": path(&m.asr_dir),
+                "vad": m.vad.as_ref().map(path),
+                "ocr": m.ocr.as_ref().map(|(d, r)| [path(d), path(r)]),
             },
             "shards": 1,
             "created_unix": std::time::SystemTime::now()
@@ -308,5 +224,356 @@ impl Settings {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         })
+    }
+}
+
+/// The numeric flags, each within its range.
+fn check_ranges(a: &RunArgs) -> Result<()> {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    let seconds = |x: f64| x.is_finite() && x >= 0.0;
+    let checks: [(bool, &str); 12] = [
+        (
+            a.keyframe_interval.is_finite() && a.keyframe_interval >= 0.1,
+            "--keyframe-interval must be at least 0.1 s",
+        ),
+        (
+            (0.0..=1.0).contains(&a.scene_threshold),
+            "--scene-threshold must be in [0, 1]",
+        ),
+        (
+            (32..=8192).contains(&a.keyframe_size),
+            "--keyframe-size must be between 32 and 8192 pixels",
+        ),
+        (
+            (0.0..=1.0).contains(&a.ocr_min_confidence),
+            "--ocr-min-confidence must be in [0, 1]",
+        ),
+        (
+            seconds(a.ocr_backoff),
+            "--ocr-backoff must be a number of seconds, 0 or more",
+        ),
+        (
+            a.ocr_det_size == 0 || (64..=4096).contains(&a.ocr_det_size),
+            "--ocr-det-size must be 0 or between 64 and 4096 pixels",
+        ),
+        (
+            a.ocr_workers > 0 && a.ocr_threads > 0,
+            "--ocr-workers and --ocr-threads must be at least 1",
+        ),
+        (
+            a.beam_size > 0 && a.best_of > 0 && a.decode_workers > 0 && a.commit_every > 0,
+            "--beam-size, --best-of, --decode-workers and --commit-every must be at least 1",
+        ),
+        (
+            positive(a.timeout) && positive(a.commit_interval),
+            "--timeout and --commit-interval must be positive, --max-duration not negative",
+        ),
+        (
+            seconds(a.max_duration),
+            "--timeout and --commit-interval must be positive, --max-duration not negative",
+        ),
+        (
+            seconds(a.max_kept_pause),
+            "--max-kept-pause must be a number of seconds, 0 or more",
+        ),
+        (
+            (0.0..1.0).contains(&a.vad_threshold),
+            "--vad-threshold must be in [0, 1)",
+        ),
+    ];
+    match checks.iter().find(|(ok, _)| !ok) {
+        Some((_, why)) => bail!("{why}"),
+        None => Ok(()),
+    }
+}
+
+/// `--device cuda` needs a CTranslate2 with CUDA and a device it can see.
+fn check_device(device: DeviceArg) -> Result<()> {
+    if device != DeviceArg::Cuda {
+        return Ok(());
+    }
+    let engine = vid2text_models::engine::engine_info();
+    if !engine.cuda_compiled {
+        bail!(
+            "--device cuda: this vid2text's CTranslate2 has no CUDA ({}); see README, GPU",
+            engine.describe()
+        );
+    }
+    if vid2text_models::engine::cuda_devices() == 0 {
+        bail!(
+            "--device cuda: CTranslate2 sees no CUDA device (it needs the NVIDIA driver's \
+             libcuda.so.1 and a GPU; `scripts/setup.sh --gpu` installs cuBLAS 12; see README, GPU)"
+        );
+    }
+    Ok(())
+}
+
+/// Whisper's search settings, the language checked against the model's vocabulary.
+fn search_config(a: &RunArgs, models: &ModelPaths) -> Result<SearchConfig> {
+    let language = match a.language.trim().to_ascii_lowercase().as_str() {
+        "" | "auto" => None,
+        l => Some(l.to_string()),
+    };
+    if let Some(lang) = &language {
+        let vocab = Vocab::load(&models.asr_dir)?;
+        if !vocab.is_multilingual() && lang != "en" {
+            bail!(
+                "--language {lang}: {} is an English-only model; give a multilingual one \
+                 (--asr-model base) or --language en",
+                models.asr_name
+            );
+        }
+        if vocab.is_multilingual() {
+            vocab
+                .sot_sequence(lang)
+                .map_err(anyhow::Error::msg)
+                .context("--language")?;
+        }
+    }
+    let mut search = SearchConfig {
+        beam_size: a.beam_size,
+        best_of: a.best_of,
+        condition_on_previous_text: a.condition_on_previous_text,
+        language,
+        max_kept_pause_s: a.max_kept_pause,
+        ..SearchConfig::default()
+    };
+    if a.no_temperature_fallback {
+        search.temperatures = vec![0.0];
+    }
+    Ok(search)
+}
+
+/// The engine and the batch size. `--threads` is Whisper's whole CPU budget, shared by the
+/// replicas. On CPU, one single-threaded replica per thread, each with its own batches, beats one
+/// replica with every thread: the decoder's many small operations leave OpenMP threads waking
+/// and sleeping (a third of the CPU time in the kernel). Benchmark corpus, 2 cores, tiny.en:
+/// 12.1 s against 19.6 s. Batches of one window per replica: 540 MiB peak RSS and 11.3 s,
+/// against 770 MiB and 10.6 s with 2 (the encoder's attention scores grow with the batch).
+fn engine_config(a: &RunArgs) -> (EngineConfig, usize) {
+    let total = match a.threads {
+        0 => available_threads(),
+        n => n,
+    };
+    let cuda = a.device == DeviceArg::Cuda;
+    let replicas = match a.replicas {
+        0 if cuda => 1,
+        0 => total.clamp(1, 8),
+        n => n.clamp(1, total.max(1)),
+    };
+    let batch_size = match a.batch_size {
+        0 if cuda => 8,
+        0 => 1,
+        n => n,
+    };
+    let engine = EngineConfig {
+        device: match a.device {
+            DeviceArg::Cpu => EngineDevice::Cpu,
+            DeviceArg::Cuda => EngineDevice::Cuda,
+        },
+        compute_type: a.compute_type.clone(),
+        threads: (total / replicas).max(1),
+        replicas,
+    };
+    (engine, batch_size)
+}
+
+/// `--ocr-det-size`: 0 is RapidOCR's rule (short side up to 736).
+fn det_limit(size: usize) -> DetLimit {
+    match size {
+        0 => RAPIDOCR_DET_LIMIT,
+        n => DetLimit::Between {
+            min_short: n / 2,
+            max_long: n,
+        },
+    }
+}
+
+/// The OCR settings that change documents, as the configuration records them.
+#[derive(Debug, Clone, PartialEq)]
+struct OcrHashed {
+    keyframe_interval_s: f64,
+    scene_threshold: f64,
+    keyframe_size: u32,
+    min_confidence: f32,
+    backoff_s: f64,
+    det_size: usize,
+}
+
+impl From<&RunArgs> for OcrHashed {
+    fn from(a: &RunArgs) -> Self {
+        OcrHashed {
+            keyframe_interval_s: a.keyframe_interval,
+            scene_threshold: a.scene_threshold,
+            keyframe_size: a.keyframe_size,
+            min_confidence: a.ocr_min_confidence,
+            backoff_s: a.ocr_backoff,
+            det_size: a.ocr_det_size,
+        }
+    }
+}
+
+/// What decides the content of a document (threads, batch size and workers do not): recorded
+/// in `OUT/run.json`, hashed into `pipeline.config_hash`. A rerun with another hash is refused,
+/// so its JSON must not change for the same settings: field names and order are fixed (the
+/// golden test below holds hashes that OUTs in the wild carry).
+struct ContentConfig<'a> {
+    asr_model: &'a str,
+    asr_model_bytes: u64,
+    compute_type: &'a str,
+    search: &'a SearchConfig,
+    vad: Option<&'a VadConfig>,
+    max_duration_s: Option<f64>,
+    ocr: Option<OcrHashed>,
+    text_format: TextFormat,
+}
+
+impl ContentConfig<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        let mut config = json!({
+            "asr_model": self.asr_model,
+            "asr_model_bytes": self.asr_model_bytes,
+            "compute_type": self.compute_type,
+            // "decode": Whisper's search settings, under the name the first versions gave them.
+            "decode": self.search,
+            "vad": self.vad,
+            "max_duration_s": self.max_duration_s,
+        });
+        // Added only when they differ from what versions before OCR did, so that an OUT they
+        // started keeps its hash under `--no-ocr --text-format speech`.
+        if let Some(o) = &self.ocr {
+            config["ocr"] = json!({
+                "model": registry::OCR_MODEL_ID,
+                "keyframe_interval_s": o.keyframe_interval_s,
+                "scene_threshold": o.scene_threshold,
+                "keyframe_size": o.keyframe_size,
+                "min_confidence": o.min_confidence,
+                "backoff_s": o.backoff_s,
+                "det_size": o.det_size,
+            });
+        }
+        if self.text_format != TextFormat::SPEECH {
+            config["text_format"] = json!(self.text_format);
+        }
+        config
+    }
+}
+
+fn config_hash(config: &serde_json::Value) -> String {
+    vid2text_core::input::to_hex(&Sha256::digest(config.to_string().as_bytes()))[..16].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The run arguments of a command line (models are not resolved).
+    fn args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["vid2text", "run", "in.mp4", "-o", "out"];
+        argv.extend_from_slice(extra);
+        let cli =
+            crate::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        match cli.command {
+            crate::cli::Command::Run(a) => *a,
+            _ => unreachable!("a run command"),
+        }
+    }
+
+    fn hash_of(a: &RunArgs, asr_model: &str, asr_model_bytes: u64) -> String {
+        let mut search = SearchConfig {
+            beam_size: a.beam_size,
+            best_of: a.best_of,
+            language: match a.language.as_str() {
+                "auto" => None,
+                l => Some(l.into()),
+            },
+            max_kept_pause_s: a.max_kept_pause,
+            condition_on_previous_text: a.condition_on_previous_text,
+            ..SearchConfig::default()
+        };
+        if a.no_temperature_fallback {
+            search.temperatures = vec![0.0];
+        }
+        let vad = VadConfig {
+            threshold: a.vad_threshold,
+            ..VadConfig::default()
+        };
+        let content = ContentConfig {
+            asr_model,
+            asr_model_bytes,
+            compute_type: &a.compute_type,
+            search: &search,
+            vad: (!a.no_vad).then_some(&vad),
+            max_duration_s: (a.max_duration > 0.0).then_some(a.max_duration),
+            ocr: (!a.no_ocr).then(|| OcrHashed::from(a)),
+            text_format: TextFormat::parse(&a.text_format).unwrap(),
+        };
+        config_hash(&content.to_json())
+    }
+
+    /// Hashes that vid2text 0.1.0 wrote into `run.json` (tests/it/fixtures hold those files):
+    /// renaming or reordering a field of the configuration would make every OUT started by an
+    /// earlier version refuse to resume. If this fails, the change needs a migration.
+    #[test]
+    fn config_hashes_are_stable() {
+        let base = 145_217_532; // the base model.bin that scripts/setup.sh installs
+        let tiny = 75_537_502; // tiny.en's
+        assert_eq!(hash_of(&args(&[]), "base", base), "672ad85bcb2af299");
+        let speech = args(&["--no-ocr", "--text-format", "speech"]);
+        assert_eq!(hash_of(&speech, "tiny.en", tiny), "575218ff86d0b508");
+        let custom = args(&[
+            "--beam-size",
+            "2",
+            "--language",
+            "en",
+            "--no-vad",
+            "--max-duration",
+            "60",
+            "--keyframe-interval",
+            "2",
+            "--ocr-det-size",
+            "960",
+            "--text-format",
+            "speech,screen",
+        ]);
+        assert_eq!(hash_of(&custom, "tiny.en", tiny), "57c2c74837497c2b");
+        // Threads, batches and workers do not change documents, nor the hash.
+        let busy = args(&[
+            "--threads",
+            "7",
+            "--batch-size",
+            "4",
+            "--decode-workers",
+            "3",
+        ]);
+        assert_eq!(hash_of(&busy, "base", base), "672ad85bcb2af299");
+    }
+
+    #[test]
+    fn bad_values_are_refused_before_anything_runs() {
+        let refused = |extra: &[&str], why: &str| {
+            let e = check_ranges(&args(extra))
+                .and_then(|_| check_compute_type(&args(extra).compute_type).map_err(Into::into))
+                .unwrap_err();
+            assert!(e.to_string().contains(why), "{extra:?}: {e}");
+        };
+        refused(&["--vad-threshold", "1.5"], "--vad-threshold");
+        refused(&["--keyframe-size", "8"], "--keyframe-size");
+        refused(&["--ocr-det-size", "10"], "--ocr-det-size");
+        refused(&["--beam-size", "0"], "--beam-size");
+        refused(&["--max-duration=-1"], "--max-duration");
+        refused(&["--compute-type", "int4"], "unknown compute type `int4`");
+        check_ranges(&args(&[])).unwrap();
+    }
+
+    #[test]
+    fn engine_defaults_follow_the_device() {
+        let (cpu, batch) = engine_config(&args(&["--threads", "4"]));
+        assert_eq!((cpu.replicas, cpu.threads, batch), (4, 1, 1));
+        let (cuda, batch) = engine_config(&args(&["--threads", "4", "--device", "cuda"]));
+        assert_eq!((cuda.replicas, cuda.threads, batch), (1, 4, 8));
+        let (two, _) = engine_config(&args(&["--threads", "4", "--replicas", "2"]));
+        assert_eq!((two.replicas, two.threads), (2, 2));
     }
 }

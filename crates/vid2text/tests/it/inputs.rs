@@ -180,6 +180,29 @@ fn usage_and_configuration_errors_exit_2() {
     let r = run(&[&jfk], &tmp.path().join("o2"), &["--subtitles", "doc"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown subtitle format"), "{}", r.stderr);
+    // Typos in engine settings are refused before OUT is touched: a corrected rerun must not
+    // find OUT's configuration fixed to the typo.
+    let refused: [(&[&str], &str); 3] = [
+        (
+            &["--asr-model", "tiny.en", "--compute-type", "int4"],
+            "unknown compute type `int4`",
+        ),
+        (
+            &["--asr-model", "base", "--language", "xx"],
+            "language `xx`",
+        ),
+        (
+            &["--asr-model", "tiny.en", "--language", "zh"],
+            "English-only",
+        ),
+    ];
+    for (i, (args, why)) in refused.into_iter().enumerate() {
+        let out = tmp.path().join(format!("typo{i}"));
+        let r = run(&[&jfk], &out, args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+        assert!(!out.join("run.json").exists(), "{args:?} wrote run.json");
+    }
     // --device cuda where there is no GPU: said before anything is written.
     if !Path::new("/dev/nvidiactl").exists() {
         let out = tmp.path().join("o3");

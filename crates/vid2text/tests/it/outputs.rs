@@ -196,3 +196,58 @@ fn bundle_runs_without_setup() {
         "{text}"
     );
 }
+
+/// An OUT started by vid2text 0.1.0 (its `run.json`, kept in tests/it/fixtures) resumes under
+/// this version with the same settings: the configuration hash has not moved.
+#[test]
+fn an_out_started_by_0_1_0_resumes() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
+    let cases: [(&str, &[&str]); 3] = [
+        ("default", &[]),
+        (
+            "tinyen_speech",
+            &[
+                "--asr-model",
+                "tiny.en",
+                "--no-ocr",
+                "--text-format",
+                "speech",
+            ],
+        ),
+        (
+            "custom",
+            &[
+                "--asr-model",
+                "tiny.en",
+                "--beam-size",
+                "2",
+                "--language",
+                "en",
+                "--no-vad",
+                "--max-duration",
+                "60",
+                "--keyframe-interval",
+                "2",
+                "--ocr-det-size",
+                "960",
+                "--text-format",
+                "speech,screen",
+            ],
+        ),
+    ];
+    let wav = data_str("speech/en/misc/sr-english.wav");
+    for (name, args) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let fixture = fixtures.join(format!("run-0.1.0-{name}.json"));
+        std::fs::copy(&fixture, out.join("run.json")).unwrap();
+        let r = run(&[&wav], &out, args);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_eq!(documents(&out).len(), 1, "{name}");
+        assert!(
+            !out.join("generations").read_dir().unwrap().any(|_| true),
+            "{name}: no new generation"
+        );
+    }
+}

@@ -1,4 +1,3 @@
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -80,22 +79,12 @@ pub fn ffmpeg(args: &[&str]) {
     assert!(st.success(), "ffmpeg {args:?}");
 }
 
-/// Every committed document of OUT.
+/// Every committed document of OUT (read as `vid2text cat` reads them).
 pub fn documents(out: &Path) -> Vec<Value> {
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(out.join("docs"))
+    vid2text_core::outdir::DocumentLines::of(out)
         .expect("docs dir")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
-        .collect();
-    parts.sort();
-    let mut docs = Vec::new();
-    for p in parts {
-        let dec = zstd::Decoder::new(std::fs::File::open(&p).unwrap()).unwrap();
-        for line in std::io::BufReader::new(dec).lines() {
-            docs.push(serde_json::from_str(&line.unwrap()).unwrap());
-        }
-    }
-    docs
+        .map(|line| serde_json::from_str(&line.expect("a document line")).unwrap())
+        .collect()
 }
 
 /// Every failure record of OUT.

@@ -1,28 +1,30 @@
-//! SRT and WebVTT sidecar files from speech segments.
+//! Sidecar subtitle files written from speech segments (`--subtitles srt,vtt`): SRT and WebVTT.
+//! (Subtitle streams embedded in the input are read by vid2text-media and land in the
+//! document's `subtitles` field.)
 
 use crate::doc::SpeechSegment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubtitleFormat {
+pub enum SidecarFormat {
     Srt,
     Vtt,
 }
 
-impl SubtitleFormat {
+impl SidecarFormat {
     pub fn extension(self) -> &'static str {
         match self {
-            SubtitleFormat::Srt => "srt",
-            SubtitleFormat::Vtt => "vtt",
+            SidecarFormat::Srt => "srt",
+            SidecarFormat::Vtt => "vtt",
         }
     }
 }
 
-impl std::str::FromStr for SubtitleFormat {
+impl std::str::FromStr for SidecarFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "srt" => Ok(SubtitleFormat::Srt),
-            "vtt" | "webvtt" => Ok(SubtitleFormat::Vtt),
+            "srt" => Ok(SidecarFormat::Srt),
+            "vtt" | "webvtt" => Ok(SidecarFormat::Vtt),
             other => Err(format!(
                 "unknown subtitle format `{other}` (expected srt or vtt)"
             )),
@@ -59,9 +61,9 @@ fn cue_text(text: &str) -> String {
 }
 
 /// Renders segments as a subtitle file.
-pub fn render(format: SubtitleFormat, segments: &[SpeechSegment]) -> String {
+pub fn render(format: SidecarFormat, segments: &[SpeechSegment]) -> String {
     let mut out = String::new();
-    if format == SubtitleFormat::Vtt {
+    if format == SidecarFormat::Vtt {
         out.push_str("WEBVTT\n\n");
     }
     let mut n = 0;
@@ -72,14 +74,14 @@ pub fn render(format: SubtitleFormat, segments: &[SpeechSegment]) -> String {
         }
         n += 1;
         match format {
-            SubtitleFormat::Srt => {
+            SidecarFormat::Srt => {
                 out.push_str(&format!(
                     "{n}\n{} --> {}\n{text}\n\n",
                     timestamp(s.start, ','),
                     timestamp(s.end, ',')
                 ));
             }
-            SubtitleFormat::Vtt => {
+            SidecarFormat::Vtt => {
                 out.push_str(&format!(
                     "{} --> {}\n{text}\n\n",
                     timestamp(s.start, '.'),
@@ -103,11 +105,11 @@ mod tests {
             SpeechSegment::plain(3663.0, 3664.0, " \n "),
         ];
         assert_eq!(
-            render(SubtitleFormat::Srt, &segs),
+            render(SidecarFormat::Srt, &segs),
             "1\n00:00:00,200 --> 00:00:04,100\nHello there.\n\n2\n01:01:01,500 --> 01:01:02,000\nBye -> now\nagain\n\n"
         );
         assert_eq!(
-            render(SubtitleFormat::Vtt, &segs[..1]),
+            render(SidecarFormat::Vtt, &segs[..1]),
             "WEBVTT\n\n00:00:00.200 --> 00:00:04.100\nHello there.\n\n"
         );
     }

@@ -1,0 +1,235 @@
+//! One input's document, assembled once from its three parts: the header (what the decode stage
+//! learned), the transcript (what Whisper heard) and what the visual stage read. Pure.
+
+use std::collections::BTreeMap;
+
+use vid2text_core::doc::{AudioInfo, Document, PipelineInfo, Stats};
+use vid2text_core::render::{self, TextFormat};
+use vid2text_core::round;
+use vid2text_models::whisper::Transcript;
+
+use crate::stages::{Header, Visual};
+
+/// What every document of a run shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// What `text` is made of.
+    pub text_format: TextFormat,
+    /// Version, model ids and configuration hash: the document's `pipeline`.
+    pub pipeline: PipelineInfo,
+}
+
+/// The document of one input; `visual` is None when the input went nowhere near the visual
+/// stage (audio only, or OCR off and no subtitle streams).
+pub fn assemble(
+    config: &Config,
+    header: Header,
+    transcript: Transcript,
+    visual: Option<Visual>,
+) -> Document {
+    let visual = visual.unwrap_or_default();
+    let speech = transcript.segments;
+    let text = render::render(
+        config.text_format,
+        &speech,
+        &visual.screen_text,
+        &visual.subtitles,
+    );
+    let mut dropped: BTreeMap<String, u64> = transcript.dropped;
+    dropped.retain(|_, v| *v > 0);
+    let audio = header.info.audio.first().map(|a| AudioInfo {
+        codec: a.codec.clone(),
+        channels: a.channels,
+        sample_rate: a.sample_rate,
+    });
+    let mut meta = header.input.meta;
+    if let Some(t) = header.truncated_s {
+        meta.insert("truncated_at_s".into(), serde_json::json!(t));
+    }
+    let said = !speech.is_empty();
+    Document {
+        id: header.id,
+        source: header.input.uri,
+        duration_s: round(header.info.duration_s, 3),
+        language: if said { transcript.language } else { None },
+        stats: Stats {
+            speech_s: round(transcript.speech_s, 3),
+            words: render::words(&text),
+            dropped,
+            asr_windows: transcript.windows as u64,
+            asr_passes: transcript.passes as u64,
+            language_probability: transcript
+                .language_probability
+                .filter(|_| said)
+                .map(|p| round(p, 4)),
+            audio,
+            has_video: header.info.has_video(),
+            keyframes: visual.keyframes,
+            ocr_frames: visual.ocr_frames,
+            skipped_subtitle_streams: visual.skipped_subtitle_streams,
+        },
+        text,
+        speech,
+        screen_text: visual.screen_text,
+        subtitles: visual.subtitles,
+        pipeline: config.pipeline.clone(),
+        meta,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vid2text_core::doc::{ScreenText, SpeechSegment, SubtitleCue};
+    use vid2text_core::input::{Input, Location};
+    use vid2text_media::{AudioStream, MediaInfo, VideoStream};
+
+    fn header() -> Header {
+        let mut meta = serde_json::Map::new();
+        meta.insert("title".into(), "a talk".into());
+        Header {
+            input: Input {
+                uri: "talks/a.mp4".into(),
+                location: Location::File("talks/a.mp4".into()),
+                id: None,
+                meta,
+            },
+            id: "abc".into(),
+            info: MediaInfo {
+                duration_s: 12.34567,
+                format: "mov,mp4".into(),
+                audio: vec![AudioStream {
+                    index: 1,
+                    duration_s: Some(12.3),
+                    codec: "aac".into(),
+                    channels: 2,
+                    sample_rate: 44_100,
+                }],
+                video: vec![VideoStream {
+                    index: 0,
+                    duration_s: Some(12.3),
+                    codec: "h264".into(),
+                    width: 640,
+                    height: 360,
+                    attached_pic: false,
+                }],
+                subtitles: vec![],
+            },
+            truncated_s: Some(10.0),
+        }
+    }
+
+    fn segment(start: f64, end: f64, text: &str) -> SpeechSegment {
+        SpeechSegment {
+            start,
+            end,
+            text: text.into(),
+            avg_logprob: -0.2,
+            no_speech_prob: 0.01,
+            compression_ratio: 1.1,
+            temperature: 0.0,
+        }
+    }
+
+    fn config(text_format: TextFormat) -> Config {
+        Config {
+            text_format,
+            pipeline: PipelineInfo {
+                version: "0.1.0".into(),
+                asr_model: Some("base".into()),
+                ocr_model: Some("PP-OCRv4".into()),
+                vad_model: Some("silero_vad-6.2.3".into()),
+                config_hash: "0123456789abcdef".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_document_from_its_three_parts() {
+        let transcript = Transcript {
+            language: Some("en".into()),
+            language_probability: Some(0.987654),
+            segments: vec![
+                segment(0.5, 2.0, "Welcome to the talk."),
+                segment(6.0, 8.0, "Next slide."),
+            ],
+            speech_s: 7.5,
+            windows: 1,
+            passes: 2,
+            dropped: [
+                ("hallucination".to_string(), 1),
+                ("no_speech".to_string(), 0),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let visual = Visual {
+            screen_text: vec![ScreenText {
+                start: 0.0,
+                end: 5.0,
+                text: "Gradient descent".into(),
+                confidence: 0.97,
+            }],
+            subtitles: vec![SubtitleCue {
+                start: 6.1,
+                end: 7.0,
+                text: "Next slide.".into(),
+                stream: 2,
+                language: Some("eng".into()),
+            }],
+            keyframes: 12,
+            ocr_frames: 3,
+            skipped_subtitle_streams: vec!["hdmv_pgs_subtitle".into()],
+        };
+        let doc = assemble(
+            &config(TextFormat::ALL),
+            header(),
+            transcript.clone(),
+            Some(visual),
+        );
+        insta::assert_snapshot!(doc.text, @r"
+        <screen>
+        Gradient descent
+        </screen>
+
+        Welcome to the talk.
+
+        Next slide.
+
+        <subtitle>
+        Next slide.
+        </subtitle>
+        ");
+        assert_eq!(doc.stats.words, 10);
+        assert_eq!(
+            (doc.id.as_str(), doc.source.as_str()),
+            ("abc", "talks/a.mp4")
+        );
+        assert_eq!(doc.duration_s, 12.346);
+        assert_eq!(doc.language.as_deref(), Some("en"));
+        assert_eq!(doc.stats.language_probability, Some(0.9877));
+        assert_eq!(doc.stats.dropped.len(), 1, "zero counts are left out");
+        assert_eq!((doc.stats.keyframes, doc.stats.ocr_frames), (12, 3));
+        assert_eq!(doc.stats.audio.as_ref().unwrap().sample_rate, 44_100);
+        assert!(doc.stats.has_video);
+        assert_eq!(doc.meta["truncated_at_s"], 10.0);
+        assert_eq!(doc.meta["title"], "a talk");
+        // Speech only: the spans are all kept, the text has speech alone.
+        let speech = assemble(&config(TextFormat::SPEECH), header(), transcript, None);
+        assert_eq!(speech.text, "Welcome to the talk.\n\nNext slide.");
+        assert!(speech.screen_text.is_empty() && speech.stats.keyframes == 0);
+    }
+
+    #[test]
+    fn nothing_said_has_no_language() {
+        let transcript = Transcript {
+            language: Some("en".into()),
+            language_probability: Some(0.5),
+            ..Transcript::default()
+        };
+        let doc = assemble(&config(TextFormat::ALL), header(), transcript, None);
+        assert_eq!(doc.language, None);
+        assert_eq!(doc.stats.language_probability, None);
+        assert_eq!((doc.text.as_str(), doc.stats.words), ("", 0));
+    }
+}

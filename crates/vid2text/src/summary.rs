@@ -1,0 +1,85 @@
+//! What a run did: the summary line on stderr and the `--json` object.
+
+use vid2text_core::round;
+
+/// What a run did, printed as its last line (and as JSON with `--json`).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Summary {
+    pub inputs: usize,
+    /// Documents committed by this run.
+    pub documents: usize,
+    /// Inputs that failed in this run.
+    pub failed: usize,
+    /// Inputs already committed by an earlier run (documents or failures), not redone.
+    pub skipped: usize,
+    /// Skipped inputs that an earlier run recorded as failed.
+    pub failed_before: usize,
+    pub media_s: f64,
+    pub speech_s: f64,
+    /// Keyframes sampled and keyframes read by OCR (the rest were near-identical), over the
+    /// documents of this run.
+    pub keyframes: u64,
+    pub ocr_frames: u64,
+    /// Seconds the visual workers spent (keyframe decoding, OCR, subtitle streams), summed.
+    pub visual_s: f64,
+    pub wall_s: f64,
+    /// Peak resident memory of the process (VmHWM), MiB.
+    pub peak_rss_mib: f64,
+    pub output: String,
+}
+
+impl Summary {
+    pub fn line(&self) -> String {
+        let speed = if self.wall_s > 0.0 {
+            self.media_s / self.wall_s
+        } else {
+            0.0
+        };
+        let mut s = format!(
+            "{} inputs: {} new documents, {} failed",
+            self.inputs, self.documents, self.failed
+        );
+        if self.skipped > 0 {
+            s += &format!(
+                ", {} already committed ({} as failures)",
+                self.skipped, self.failed_before
+            );
+        }
+        s += &format!(
+            "; {} of media in {} ({speed:.1}x real time, peak memory {:.0} MiB) -> {}",
+            human_duration(self.media_s),
+            human_duration(self.wall_s),
+            self.peak_rss_mib,
+            self.output
+        );
+        s
+    }
+
+    /// Whether any input of the job is recorded as failed (now or by an earlier run).
+    pub fn any_failed(&self) -> bool {
+        self.failed + self.failed_before > 0
+    }
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`; 0 elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map(|kb| round(kb / 1024.0, 1))
+        .unwrap_or(0.0)
+}
+
+fn human_duration(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{:.2} h", s / 3600.0)
+    } else if s >= 60.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{s:.1} s")
+    }
+}

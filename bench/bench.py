@@ -1,6 +1,6 @@
 """vid2text vs faster-whisper, side by side on the same inputs in the same run; and OCR.
 
-    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr]
+    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr|captions]
                  [--also "LABEL=PATH"]...
 
 `--also` adds a row for another vid2text binary (another build of the engine, an older commit),
@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import captions
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("VID2TEXT_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -216,13 +218,18 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--binary", default=str(REPO / "target/release/vid2text"))
     ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
-    ap.add_argument("--only", choices=["asr", "ocr"], help="one of the two tables")
+    ap.add_argument("--only", choices=["asr", "ocr", "captions"], help="one of the tables")
+    ap.add_argument("--captions-model", default="base",
+                    help="Whisper model of the captions table (base: Mandarin needs a multilingual model)")
     ap.add_argument("--ocr-row", action="store_true", help="also time vid2text with OCR on in the ASR table")
     ap.add_argument("--also", action="append", default=[], metavar="LABEL=PATH",
                     help="another vid2text binary as a row of its own (e.g. a source build)")
     a = ap.parse_args()
     if a.only == "ocr":
         ocr_table(a.binary, a.rounds)
+        return
+    if a.only == "captions":
+        captions.table(a.binary, a.rounds, a.captions_model, a.threads, WORK, DATA)
         return
     models = Path(os.environ.get("VID2TEXT_MODELS", Path.home() / ".cache/vid2text/models"))
     model_dir = str(models / "whisper" / a.model)
@@ -261,6 +268,7 @@ def main() -> None:
     subprocess.run([a.python, str(REPO / "bench/floor.py"), "--threads", str(a.threads)], check=True)
     if a.only != "asr":
         ocr_table(a.binary, a.rounds)
+        captions.table(a.binary, a.rounds, a.captions_model, a.threads, WORK, DATA)
 
 
 if __name__ == "__main__":

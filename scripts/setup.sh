@@ -36,7 +36,7 @@ done
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- system packages
-apt_packages=(ffmpeg pkg-config build-essential python3 python3-pip ca-certificates curl espeak-ng fonts-dejavu-core)
+apt_packages=(ffmpeg pkg-config build-essential python3 python3-pip ca-certificates curl espeak-ng fonts-dejavu-core fonts-wqy-zenhei)
 # CMake only for the builds of CTranslate2 from source.
 if [ "$with_mkl" = 1 ] || [ "$with_toolkit" = 1 ]; then apt_packages+=(cmake); fi
 if [ "$only_models" = 0 ]; then

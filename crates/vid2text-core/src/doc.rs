@@ -19,9 +19,17 @@ pub struct Document {
     pub text: String,
     /// What was said: one entry per Whisper segment, times in seconds from the start of the media.
     pub speech: Vec<SpeechSegment>,
-    /// What was written on screen (OCR of keyframes).
+    /// What was written on screen (OCR of keyframes), other than captions and watermarks.
     #[serde(default)]
     pub screen_text: Vec<ScreenText>,
+    /// Captions burnt into the picture: the lines of the caption band, each from when it
+    /// appeared to when it left.
+    #[serde(default)]
+    pub captions: Vec<Caption>,
+    /// Text that never changes in a corner of the picture (channel names, platform handles,
+    /// station bugs): kept out of `text`.
+    #[serde(default)]
+    pub watermarks: Vec<ScreenText>,
     /// The cues of the input's embedded text subtitle streams, in time order.
     #[serde(default)]
     pub subtitles: Vec<SubtitleCue>,
@@ -43,6 +51,10 @@ pub struct SpeechSegment {
     /// Sampling temperature that produced the segment (0 unless Whisper's fallback was needed).
     #[serde(default)]
     pub temperature: f64,
+    /// Share of the segment's characters that captions (or subtitle cues) on screen at the
+    /// same time confirm; absent when the input has neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption_agreement: Option<f64>,
 }
 
 #[cfg(test)]
@@ -57,6 +69,7 @@ impl SpeechSegment {
             no_speech_prob: 0.0,
             compression_ratio: 1.0,
             temperature: 0.0,
+            caption_agreement: None,
         }
     }
 }
@@ -67,6 +80,18 @@ pub struct ScreenText {
     pub end: f64,
     pub text: String,
     pub confidence: f64,
+}
+
+/// One caption line burnt into the picture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Caption {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub confidence: f64,
+    /// The line's language (ISO 639-1), by its script or `whatlang`; absent when unsure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// One cue of an embedded subtitle stream (markup removed; lines joined by `\n`).
@@ -115,6 +140,22 @@ pub struct Stats {
     /// Subtitle streams that are pictures (PGS, DVD, DVB), by codec: not turned into text.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_subtitle_streams: Vec<String>,
+    /// The caption band found (fractions of the frame height, top and bottom), when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption_band: Option<[f64; 2]>,
+    /// Crops of the caption band sampled, and those read by OCR (the others looked the same).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub caption_frames: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub caption_reads: u64,
+    /// Share of the speech's characters that captions (or subtitle cues) confirm; absent when
+    /// the input has neither. A corpus can keep only confirmed text by cutting on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption_agreement: Option<f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

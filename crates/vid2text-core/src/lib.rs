@@ -4,8 +4,10 @@
 //! text, subtitle writers and the output-directory
 //! commit protocol.
 
+pub mod captions;
 pub mod doc;
 pub mod error;
+pub mod fusion;
 pub mod input;
 pub mod outdir;
 pub mod render;
@@ -14,7 +16,7 @@ pub mod sidecar;
 pub mod text;
 
 pub use doc::{
-    Document, Failure, PipelineInfo, ScreenText, SpeechSegment, Stage, Stats, SubtitleCue,
+    Caption, Document, Failure, PipelineInfo, ScreenText, SpeechSegment, Stage, Stats, SubtitleCue,
 };
 pub use error::{Error, Result};
 

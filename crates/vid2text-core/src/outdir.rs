@@ -494,6 +494,8 @@ mod tests {
             text: "hello".into(),
             speech: vec![],
             screen_text: vec![],
+            captions: vec![],
+            watermarks: vec![],
             subtitles: vec![],
             stats: Stats::default(),
             pipeline: PipelineInfo::default(),

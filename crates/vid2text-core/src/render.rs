@@ -2,22 +2,30 @@
 //!
 //! ```text
 //! Speech is plain prose: one paragraph per stretch of speech (a pause of 2 s starts a new one).
+//! Where captions (or subtitle cues) say what was said, their text stands in for Whisper's.
 //!
 //! <screen>
 //! Lines read on screen at one moment,
 //! one per line, in reading order
 //! </screen>
 //!
+//! <caption>
+//! Captions that say something else than the speech
+//! (a translation, a commentary, captions over music)
+//! </caption>
+//!
 //! <subtitle>
-//! Cues of embedded subtitle streams, a cue a line,
-//! as long as nothing else comes between them
+//! Cues of embedded subtitle streams that do not repeat the speech,
+//! a cue a line, as long as nothing else comes between them
 //! </subtitle>
 //! ```
 //!
 //! Blocks are separated by a blank line. The tags let a reader (or a filter) tell the sources
 //! apart and strip what it does not want; speech is left untagged because it is most of the text.
+//! Which caption or cue stands in for speech and which stands apart is decided by
+//! [`crate::fusion`].
 
-use crate::doc::{ScreenText, SpeechSegment, SubtitleCue};
+use crate::doc::{Caption, ScreenText, SpeechSegment, SubtitleCue};
 
 /// Which sources go into `text`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,6 +33,9 @@ pub struct TextFormat {
     pub speech: bool,
     pub screen: bool,
     pub subtitles: bool,
+    /// Burnt-in captions (added in 0.2.0; absent from the configurations 0.1.0 wrote).
+    #[serde(default)]
+    pub captions: bool,
 }
 
 impl TextFormat {
@@ -32,19 +43,23 @@ impl TextFormat {
         speech: true,
         screen: true,
         subtitles: true,
+        captions: true,
     };
     pub const SPEECH: TextFormat = TextFormat {
         speech: true,
         screen: false,
         subtitles: false,
+        captions: false,
     };
 
-    /// `all`, `speech`, or a comma-separated list of `speech`, `screen`, `subtitles`.
+    /// `all`, `speech`, or a comma-separated list of `speech`, `screen`, `subtitles`,
+    /// `captions`.
     pub fn parse(s: &str) -> Result<TextFormat, String> {
         let mut f = TextFormat {
             speech: false,
             screen: false,
             subtitles: false,
+            captions: false,
         };
         for part in s.split(',').map(str::trim) {
             match part {
@@ -52,15 +67,16 @@ impl TextFormat {
                 "speech" => f.speech = true,
                 "screen" => f.screen = true,
                 "subtitles" => f.subtitles = true,
+                "captions" => f.captions = true,
                 other => {
                     return Err(format!(
                         "unknown text source `{other}` (use all, speech, screen, subtitles, \
-                         or a comma-separated list)"
+                         captions, or a comma-separated list)"
                     ))
                 }
             }
         }
-        if !(f.speech || f.screen || f.subtitles) {
+        if !(f.speech || f.screen || f.subtitles || f.captions) {
             return Err("empty text format".into());
         }
         Ok(f)
@@ -69,12 +85,13 @@ impl TextFormat {
 
 /// The tags of the marked blocks.
 const SCREEN: &str = "screen";
+const CAPTION: &str = "caption";
 const SUBTITLE: &str = "subtitle";
 
 /// Words of a rendered text (`text::word_count`), the block tags not counted.
 pub fn words(text: &str) -> u64 {
     let mut t = text.to_string();
-    for tag in [SCREEN, SUBTITLE] {
+    for tag in [SCREEN, CAPTION, SUBTITLE] {
         t = t
             .replace(&format!("<{tag}>"), " ")
             .replace(&format!("</{tag}>"), " ");
@@ -82,11 +99,13 @@ pub fn words(text: &str) -> u64 {
     crate::text::word_count(&t)
 }
 
-/// The source of a block; at the same start time, speech comes before screen before subtitles.
+/// The source of a block; at the same start time, speech comes before screen before captions
+/// before subtitles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Speech,
     Screen,
+    Caption,
     Subtitle,
 }
 
@@ -103,6 +122,7 @@ impl Block {
         let tag = match self.kind {
             Kind::Speech => return self.lines.join(" "),
             Kind::Screen => SCREEN,
+            Kind::Caption => CAPTION,
             Kind::Subtitle => SUBTITLE,
         };
         format!("<{tag}>\n{}\n</{tag}>", self.lines.join("\n"))
@@ -129,50 +149,51 @@ fn group<'a>(items: impl Iterator<Item = (f64, &'a str)>, kind: Kind, blocks: &m
     }
 }
 
-/// Renders the training text from the spans (each list in time order).
-pub fn render(
-    format: TextFormat,
-    speech: &[SpeechSegment],
-    screen: &[ScreenText],
-    subtitles: &[SubtitleCue],
-) -> String {
+/// What a document's text is made of, each list in time order: what was said (Whisper's
+/// segments, or the captions and cues that stand in for them), and what stands apart.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TextParts<'a> {
+    /// `(start, end, text)` of each piece of speech.
+    pub said: Vec<(f64, f64, &'a str)>,
+    pub screen: &'a [ScreenText],
+    pub captions: Vec<&'a Caption>,
+    pub subtitles: Vec<&'a SubtitleCue>,
+}
+
+/// Renders the training text from its parts.
+pub fn render_parts(parts: &TextParts) -> String {
     let mut blocks: Vec<Block> = Vec::new();
-    if format.speech {
-        let mut last_end: Option<f64> = None;
-        for seg in speech {
-            let t = seg.text.trim();
-            if t.is_empty() {
-                continue;
-            }
-            match (last_end, blocks.last_mut()) {
-                (Some(end), Some(b)) if seg.start - end < 2.0 => b.lines.push(t.to_string()),
-                _ => blocks.push(Block {
-                    start: seg.start,
-                    kind: Kind::Speech,
-                    lines: vec![t.to_string()],
-                }),
-            }
-            last_end = Some(seg.end);
+    let mut last_end: Option<f64> = None;
+    for &(start, end, text) in &parts.said {
+        let t = text.trim();
+        if t.is_empty() {
+            continue;
         }
+        match (last_end, blocks.last_mut()) {
+            (Some(prev), Some(b)) if start - prev < 2.0 => b.lines.push(t.to_string()),
+            _ => blocks.push(Block {
+                start,
+                kind: Kind::Speech,
+                lines: vec![t.to_string()],
+            }),
+        }
+        last_end = Some(end);
     }
-    if format.screen {
-        group(
-            screen.iter().map(|s| (s.start, s.text.as_str())),
-            Kind::Screen,
-            &mut blocks,
-        );
-    }
-    if format.subtitles {
-        let cues = subtitles.iter().map(|s| (s.start, s.text.as_str()));
-        group(cues, Kind::Subtitle, &mut blocks);
-    }
+    let screen = parts.screen.iter().map(|s| (s.start, s.text.as_str()));
+    group(screen, Kind::Screen, &mut blocks);
+    let captions = parts.captions.iter().map(|c| (c.start, c.text.as_str()));
+    group(captions, Kind::Caption, &mut blocks);
+    let cues = parts.subtitles.iter().map(|s| (s.start, s.text.as_str()));
+    group(cues, Kind::Subtitle, &mut blocks);
     // Stable: blocks of one kind keep their order.
     blocks.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.kind.cmp(&b.kind)));
-    // Subtitle cues with nothing else between them form one block, a cue a line.
+    // Captions and subtitle cues with nothing else between them form one block, a line each.
     let mut merged: Vec<Block> = Vec::with_capacity(blocks.len());
     for b in blocks {
         match merged.last_mut() {
-            Some(prev) if prev.kind == Kind::Subtitle && b.kind == Kind::Subtitle => {
+            Some(prev)
+                if prev.kind == b.kind && matches!(b.kind, Kind::Caption | Kind::Subtitle) =>
+            {
                 prev.lines.extend(b.lines)
             }
             _ => merged.push(b),
@@ -180,6 +201,32 @@ pub fn render(
     }
     let bodies: Vec<String> = merged.iter().map(Block::body).collect();
     bodies.join("\n\n")
+}
+
+/// Renders the training text from the spans without fusing captions or cues with speech: each
+/// source the format names, as itself.
+pub fn render(
+    format: TextFormat,
+    speech: &[SpeechSegment],
+    screen: &[ScreenText],
+    subtitles: &[SubtitleCue],
+) -> String {
+    let parts = TextParts {
+        said: match format.speech {
+            true => speech
+                .iter()
+                .map(|s| (s.start, s.end, s.text.as_str()))
+                .collect(),
+            false => Vec::new(),
+        },
+        screen: if format.screen { screen } else { &[] },
+        captions: Vec::new(),
+        subtitles: match format.subtitles {
+            true => subtitles.iter().collect(),
+            false => Vec::new(),
+        },
+    };
+    render_parts(&parts)
 }
 
 #[cfg(test)]

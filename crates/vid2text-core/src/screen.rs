@@ -92,15 +92,39 @@ pub fn similarity(a: &str, b: &str) -> f64 {
 }
 
 /// Builds the screen-text spans of one video from its OCR'd keyframes, in time order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ScreenTracker {
     spans: Vec<Span>,
     frames: u64,
+    same_line: f64,
+    reopen_within_s: f64,
+}
+
+impl Default for ScreenTracker {
+    fn default() -> Self {
+        ScreenTracker {
+            spans: Vec::new(),
+            frames: 0,
+            same_line: SAME_LINE,
+            reopen_within_s: REOPEN_WITHIN_S,
+        }
+    }
 }
 
 impl ScreenTracker {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A tracker for caption lines, read several times a second: a line is the same only when
+    /// at least 85 % alike (two captions in a row often differ by a word), and one that left
+    /// comes back as itself only within 0.6 s (a frame or two that OCR missed).
+    pub fn for_captions() -> Self {
+        ScreenTracker {
+            same_line: 0.85,
+            reopen_within_s: 0.6,
+            ..Self::default()
+        }
     }
 
     /// The lines (text, confidence), in reading order, that OCR read on the keyframe at `t`.
@@ -119,9 +143,11 @@ impl ScreenTracker {
                 .spans
                 .iter()
                 .enumerate()
-                .filter(|(i, s)| !matched[*i] && s.end.is_none_or(|e| t - e <= REOPEN_WITHIN_S))
+                .filter(|(i, s)| {
+                    !matched[*i] && s.end.is_none_or(|e| t - e <= self.reopen_within_s)
+                })
                 .map(|(i, s)| (i, s.similarity(text)))
-                .filter(|&(_, sim)| sim >= SAME_LINE)
+                .filter(|&(_, sim)| sim >= self.same_line)
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             match candidate {
                 Some((i, _)) => {

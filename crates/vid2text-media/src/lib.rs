@@ -11,7 +11,10 @@ use serde::Deserialize;
 use wait_timeout::ChildExt;
 
 mod video;
-pub use video::{keyframes, read_subtitle_stream, Cue, Frame, KeyframeOptions, KeyframesEnd};
+pub use video::{
+    band_frames, keyframes, read_subtitle_stream, BandOptions, Cue, Frame, KeyframeOptions,
+    KeyframesEnd,
+};
 
 /// Sample rate of the decoded audio, the one Whisper and Silero VAD expect.
 pub use vid2text_core::SAMPLE_RATE;

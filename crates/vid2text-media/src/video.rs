@@ -87,6 +87,56 @@ fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
     )
 }
 
+/// How the caption band is sampled: a strip of the frame, often.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandOptions {
+    /// The strip, in fractions of the frame height.
+    pub y0: f64,
+    pub y1: f64,
+    /// Frames per second read (a caption shown for 0.7 s is on 3 frames at 5 fps).
+    pub fps: f64,
+    /// The strip is scaled (keeping its aspect) to at most this width.
+    pub max_width: u32,
+    /// Only this many seconds from the start.
+    pub max_duration_s: Option<f64>,
+}
+
+fn band_args(input: &str, o: &BandOptions) -> Vec<String> {
+    // Crop on even pixel rows (chroma subsampling), then scale down: the band of a 4K video is
+    // no larger than that of a 720p one once it reaches us.
+    let filter = format!(
+        "fps={fps},crop=w=iw:h=trunc(ih*{h}/2)*2:x=0:y=trunc(ih*{y0}/2)*2,\
+         scale=w='min({w},iw)':h=-2,showinfo",
+        fps = o.fps,
+        h = (o.y1 - o.y0).clamp(0.01, 1.0),
+        y0 = o.y0.clamp(0.0, 0.99),
+        w = o.max_width.max(32),
+    );
+    ffmpeg_args(
+        &["-nostats", "-loglevel", "info", "-threads", "1"],
+        input,
+        o.max_duration_s,
+        &[
+            "-map",
+            "0:V:0",
+            "-an",
+            "-sn",
+            "-dn",
+            "-vf",
+            &filter,
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "image2pipe",
+            "-c:v",
+            "ppm",
+            "-pix_fmt",
+            "rgb24",
+            "pipe:1",
+        ],
+    )
+}
+
 /// The `pts_time` of a `showinfo` frame line.
 fn showinfo_time(line: &str) -> Option<f64> {
     if !line.contains("Parsed_showinfo") || !line.contains(" n:") {
@@ -171,6 +221,28 @@ pub fn keyframes<E>(
     limit: Duration,
     on_frame: &mut dyn FnMut(Frame) -> Result<(), E>,
 ) -> Result<KeyframesEnd, ReadError<E>> {
+    frames(&keyframe_args(input, options), limit, on_frame)
+}
+
+/// Samples a horizontal band of an input's first video stream (the caption band) at a fixed
+/// rate, cropped and scaled inside FFmpeg, and hands the crops to `on_frame` in time order with
+/// their presentation times. Errors as for [`keyframes`].
+pub fn band_frames<E>(
+    input: &str,
+    options: &BandOptions,
+    limit: Duration,
+    on_frame: &mut dyn FnMut(Frame) -> Result<(), E>,
+) -> Result<KeyframesEnd, ReadError<E>> {
+    frames(&band_args(input, options), limit, on_frame)
+}
+
+/// Runs FFmpeg writing PPM frames and `showinfo` lines, and hands each frame with its time to
+/// `on_frame`.
+fn frames<E>(
+    args: &[String],
+    limit: Duration,
+    on_frame: &mut dyn FnMut(Frame) -> Result<(), E>,
+) -> Result<KeyframesEnd, ReadError<E>> {
     let (tx, rx) = mpsc::channel::<f64>();
     let on_stderr = Box::new(move |line: &str| match showinfo_time(line) {
         Some(t) => {
@@ -191,7 +263,7 @@ pub fn keyframes<E>(
     let mut frames = 0u64;
     let warnings = run_streaming_lines(
         "ffmpeg",
-        &keyframe_args(input, options),
+        args,
         limit,
         &mut |data| {
             for (width, height, rgb) in ppm.push(data)? {

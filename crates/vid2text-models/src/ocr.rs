@@ -20,6 +20,11 @@ const REC_MIN_WIDTH: usize = 320;
 const REC_BATCH: usize = 6;
 /// RapidOCR's detector sizing (`limit_side_len: 736`, `limit_type: min`).
 pub const RAPIDOCR_DET_LIMIT: DetLimit = DetLimit::Min(736);
+
+/// Longest side of the detector input for a caption band crop: a 1280-pixel-wide band becomes a
+/// 960 x 96 input, a tenth of a 720p frame's at RapidOCR's size, with caption text still 20 to 35
+/// pixels high.
+pub const BAND_DET_LONG: usize = 960;
 /// Images are brought under this long side first (RapidOCR's `max_side_len`).
 const MAX_SIDE: usize = 2000;
 
@@ -102,6 +107,26 @@ impl OcrEngine {
     /// Finds and reads the text of an image; lines in reading order, those under
     /// `min_confidence` dropped.
     pub fn recognize(&mut self, img: &RgbImage, min_confidence: f32) -> Result<Vec<TextLine>> {
+        self.recognize_with(img, min_confidence, self.det_limit, true)
+    }
+
+    /// Finds and reads the text of a caption band crop: a strip a few lines high, whose
+    /// detector input is kept small (long side at most `BAND_DET_LONG`) and not letterboxed.
+    pub fn recognize_band(&mut self, img: &RgbImage, min_confidence: f32) -> Result<Vec<TextLine>> {
+        let limit = DetLimit::Between {
+            min_short: 64,
+            max_long: BAND_DET_LONG,
+        };
+        self.recognize_with(img, min_confidence, limit, false)
+    }
+
+    fn recognize_with(
+        &mut self,
+        img: &RgbImage,
+        min_confidence: f32,
+        limit: DetLimit,
+        letterbox: bool,
+    ) -> Result<Vec<TextLine>> {
         if img.width < 4 || img.height < 4 {
             return Ok(Vec::new());
         }
@@ -119,11 +144,16 @@ impl OcrEngine {
         };
         // Very wide or very low images get black bands above and below first (RapidOCR's
         // letterbox), or the detector's short side of 736 would blow them up.
-        let (work, pad) = match letterbox_padding(work.width, work.height) {
-            0 => (work, 0),
-            pad => (std::borrow::Cow::Owned(work.pad_vertical(pad)), pad),
+        let pad = if letterbox {
+            letterbox_padding(work.width, work.height)
+        } else {
+            0
         };
-        let mut quads = self.detect(&work)?;
+        let work = match pad {
+            0 => work,
+            pad => std::borrow::Cow::Owned(work.pad_vertical(pad)),
+        };
+        let mut quads = self.detect_with(&work, limit)?;
         if quads.is_empty() {
             return Ok(Vec::new());
         }
@@ -154,7 +184,11 @@ impl OcrEngine {
 
     /// Text boxes of an image, in reading order.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Quad>> {
-        let (w, h) = det_input_size(img.width, img.height, self.det_limit);
+        self.detect_with(img, self.det_limit)
+    }
+
+    fn detect_with(&mut self, img: &RgbImage, limit: DetLimit) -> Result<Vec<Quad>> {
+        let (w, h) = det_input_size(img.width, img.height, limit);
         let resized = img.resize(w, h);
         let mut input = vec![0f32; 3 * w * h];
         resized.write_normalized_bgr(&mut input, w);

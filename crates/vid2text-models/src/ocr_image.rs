@@ -613,6 +613,58 @@ impl Thumbnail {
     }
 }
 
+/// The print of a caption band crop: for each cell of a fine grid along the band, the share of
+/// its pixels that are bright (caption text is white or yellow with a dark outline; dark text
+/// sits on a light box, whose bright share its characters change). Captions that change move
+/// those shares in the cells of the characters that changed by far more than compression noise
+/// does; a moving picture behind the same caption moves them little, unless it is itself bright
+/// there (then the crop is read again: a cost, not an error). Dark scenes do not count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandPrint {
+    cells: Vec<u8>,
+}
+
+const PRINT_W: usize = 64;
+const PRINT_H: usize = 4;
+
+impl BandPrint {
+    pub fn of(img: &RgbImage) -> BandPrint {
+        let mut ink = vec![0u32; PRINT_W * PRINT_H];
+        let mut count = vec![0u32; PRINT_W * PRINT_H];
+        for y in 0..img.height {
+            let cy = y * PRINT_H / img.height;
+            for x in 0..img.width {
+                let cx = x * PRINT_W / img.width;
+                let i = (y * img.width + x) * 3;
+                let luma = (img.data[i] as u32 * 299
+                    + img.data[i + 1] as u32 * 587
+                    + img.data[i + 2] as u32 * 114)
+                    / 1000;
+                let cell = cy * PRINT_W + cx;
+                count[cell] += 1;
+                if luma >= 190 {
+                    ink[cell] += 1;
+                }
+            }
+        }
+        BandPrint {
+            cells: ink
+                .iter()
+                .zip(&count)
+                .map(|(&k, &n)| (k * 255).checked_div(n).unwrap_or(0) as u8)
+                .collect(),
+        }
+    }
+
+    /// The same caption: no cell's share moved by more than 6 % (16 of 255).
+    pub fn same_text(&self, other: &BandPrint) -> bool {
+        self.cells
+            .iter()
+            .zip(&other.cells)
+            .all(|(a, b)| a.abs_diff(*b) <= 16)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,9 +116,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_ocr: bool,
 
-    /// Which sources make up each document's `text`: `all` (speech, <screen> and <subtitle>
-    /// blocks in time order), `speech`, or a comma-separated list of speech, screen, subtitles.
-    /// The spans themselves are always in the document.
+    /// Which sources make up each document's `text`: `all` (speech, <screen>, <caption> and
+    /// <subtitle> blocks in time order; captions and cues that repeat the speech stand in for it,
+    /// once), `speech`, or a comma-separated list of speech, screen, captions, subtitles. The
+    /// spans themselves are always in the document.
     #[arg(long, default_value = "all", value_name = "SOURCES")]
     pub text_format: String,
 
@@ -151,6 +152,18 @@ pub struct RunArgs {
     /// on screen resets it; 0 reads every changed keyframe.
     #[arg(long, default_value_t = 3.0, value_name = "SECS")]
     pub ocr_backoff: f64,
+
+    /// Where burnt-in captions are: `auto` finds the caption band of each video from the lines
+    /// of its keyframes (centred, low in the frame or at 45-90 % of a portrait one, changing
+    /// every few seconds); `off` reads every line as screen text; `Y0:Y1` (fractions of the
+    /// height, e.g. 0.8:0.95) is the band on every video.
+    #[arg(long, default_value = "auto", value_name = "auto|off|Y0:Y1")]
+    pub caption_band: String,
+
+    /// Crops of the caption band sampled per second (a caption shown for 0.7 s is on 3 of them
+    /// at 5); unchanged crops are not read again.
+    #[arg(long, default_value_t = 5.0, value_name = "FPS")]
+    pub caption_fps: f64,
 
     /// Inputs whose keyframes are read in parallel (each worker runs FFmpeg and OCR).
     #[arg(long, default_value_t = 1)]

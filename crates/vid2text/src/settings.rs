@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use vid2text_core::captions::CaptionBand;
 use vid2text_core::doc::PipelineInfo;
 use vid2text_core::render::TextFormat;
 use vid2text_core::sidecar::SidecarFormat;
@@ -20,7 +21,7 @@ use vid2text_models::vad::VadConfig;
 use vid2text_models::whisper::{check_compute_type, EngineConfig, EngineDevice, SearchConfig};
 
 use crate::cli::{DeviceArg, RunArgs};
-use crate::stages::visual::OcrConfig;
+use crate::stages::visual::{BandChoice, OcrConfig};
 use crate::stages::writer::assemble;
 use crate::stages::{asr, decode, visual, writer};
 
@@ -137,7 +138,10 @@ impl Settings {
         let config = content.to_json();
         let config_hash = config_hash(&config);
         let timeout = Duration::from_secs_f64(a.timeout);
+        let band = band_choice(&a.caption_band).context("--caption-band")?;
         let ocr = (!a.no_ocr).then(|| OcrConfig {
+            band,
+            caption_fps: a.caption_fps,
             min_confidence: a.ocr_min_confidence,
             backoff_s: a.ocr_backoff,
             det_limit: det_limit(a.ocr_det_size),
@@ -231,7 +235,7 @@ impl Settings {
 fn check_ranges(a: &RunArgs) -> Result<()> {
     let positive = |x: f64| x.is_finite() && x > 0.0;
     let seconds = |x: f64| x.is_finite() && x >= 0.0;
-    let checks: [(bool, &str); 12] = [
+    let checks: [(bool, &str); 13] = [
         (
             a.keyframe_interval.is_finite() && a.keyframe_interval >= 0.1,
             "--keyframe-interval must be at least 0.1 s",
@@ -279,6 +283,10 @@ fn check_ranges(a: &RunArgs) -> Result<()> {
         (
             (0.0..1.0).contains(&a.vad_threshold),
             "--vad-threshold must be in [0, 1)",
+        ),
+        (
+            a.caption_fps.is_finite() && (0.5..=30.0).contains(&a.caption_fps),
+            "--caption-fps must be between 0.5 and 30",
         ),
     ];
     match checks.iter().find(|(ok, _)| !ok) {
@@ -378,6 +386,15 @@ fn engine_config(a: &RunArgs) -> (EngineConfig, usize) {
     (engine, batch_size)
 }
 
+/// `--caption-band auto|off|Y0:Y1`.
+fn band_choice(s: &str) -> Result<BandChoice> {
+    Ok(match s.trim() {
+        "auto" => BandChoice::Auto,
+        "off" => BandChoice::Off,
+        band => BandChoice::Fixed(CaptionBand::parse(band).map_err(anyhow::Error::msg)?),
+    })
+}
+
 /// `--ocr-det-size`: 0 is RapidOCR's rule (short side up to 736).
 fn det_limit(size: usize) -> DetLimit {
     match size {
@@ -398,6 +415,8 @@ struct OcrHashed {
     min_confidence: f32,
     backoff_s: f64,
     det_size: usize,
+    caption_band: String,
+    caption_fps: f64,
 }
 
 impl From<&RunArgs> for OcrHashed {
@@ -409,6 +428,8 @@ impl From<&RunArgs> for OcrHashed {
             min_confidence: a.ocr_min_confidence,
             backoff_s: a.ocr_backoff,
             det_size: a.ocr_det_size,
+            caption_band: a.caption_band.trim().to_string(),
+            caption_fps: a.caption_fps,
         }
     }
 }
@@ -450,6 +471,8 @@ impl ContentConfig<'_> {
                 "min_confidence": o.min_confidence,
                 "backoff_s": o.backoff_s,
                 "det_size": o.det_size,
+                // Since 0.2.0: captions read apart from screen text (their band, their rate).
+                "captions": {"band": o.caption_band, "fps": o.caption_fps},
             });
         }
         if self.text_format != TextFormat::SPEECH {
@@ -512,16 +535,24 @@ mod tests {
         config_hash(&content.to_json())
     }
 
-    /// Hashes that vid2text 0.1.0 wrote into `run.json` (tests/it/fixtures hold those files):
-    /// renaming or reordering a field of the configuration would make every OUT started by an
-    /// earlier version refuse to resume. If this fails, the change needs a migration.
+    /// The configuration hashes of this version for fixed settings, and those vid2text 0.1.0
+    /// wrote into `run.json` (tests/it/fixtures hold those files). Renaming or reordering a
+    /// field would make every OUT refuse to resume; if this fails, the change needs a migration
+    /// note. 0.2.0 changed the documents of OCR runs (captions read apart, fused with speech), so
+    /// their hashes moved on purpose; a speech-only configuration kept its hash.
     #[test]
     fn config_hashes_are_stable() {
         let base = 145_217_532; // the base model.bin that scripts/setup.sh installs
         let tiny = 75_537_502; // tiny.en's
-        assert_eq!(hash_of(&args(&[]), "base", base), "672ad85bcb2af299");
+        let default = hash_of(&args(&[]), "base", base);
+        assert_eq!(default, "a8be6a47b9a7604a");
+        assert_ne!(default, "672ad85bcb2af299", "0.1.0's, before captions");
         let speech = args(&["--no-ocr", "--text-format", "speech"]);
-        assert_eq!(hash_of(&speech, "tiny.en", tiny), "575218ff86d0b508");
+        assert_eq!(
+            hash_of(&speech, "tiny.en", tiny),
+            "575218ff86d0b508",
+            "as 0.1.0"
+        );
         let custom = args(&[
             "--beam-size",
             "2",
@@ -537,7 +568,9 @@ mod tests {
             "--text-format",
             "speech,screen",
         ]);
-        assert_eq!(hash_of(&custom, "tiny.en", tiny), "57c2c74837497c2b");
+        let custom = hash_of(&custom, "tiny.en", tiny);
+        assert_eq!(custom, "9c7fea3d73392e15");
+        assert_ne!(custom, "57c2c74837497c2b", "0.1.0's, before captions");
         // Threads, batches and workers do not change documents, nor the hash.
         let busy = args(&[
             "--threads",
@@ -547,7 +580,7 @@ mod tests {
             "--decode-workers",
             "3",
         ]);
-        assert_eq!(hash_of(&busy, "base", base), "672ad85bcb2af299");
+        assert_eq!(hash_of(&busy, "base", base), default);
     }
 
     #[test]

@@ -406,6 +406,7 @@ impl Transcription {
                 no_speech_prob: round(g.no_speech_prob, 4),
                 compression_ratio: round(g.compression_ratio, 3),
                 temperature: temperature as f64,
+                caption_agreement: None,
             });
         }
         self.cursors[window].segments.extend(segments);

@@ -22,7 +22,8 @@ pub mod writer;
 
 use std::sync::Arc;
 
-use vid2text_core::doc::{Failure, ScreenText, SubtitleCue};
+use vid2text_core::captions::CaptionBand;
+use vid2text_core::doc::{Caption, Failure, ScreenText, SubtitleCue};
 use vid2text_core::input::Input;
 use vid2text_media::MediaInfo;
 use vid2text_models::whisper::Transcript;
@@ -109,7 +110,16 @@ pub struct VisualDone {
 /// What the visual stage found in one input.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Visual {
+    /// Screen text other than captions and watermarks.
     pub screen_text: Vec<ScreenText>,
+    /// Lines of the caption band.
+    pub captions: Vec<Caption>,
+    /// Texts that never change in a corner.
+    pub watermarks: Vec<ScreenText>,
+    pub caption_band: Option<CaptionBand>,
+    /// Band crops sampled, and read by OCR.
+    pub caption_frames: u64,
+    pub caption_reads: u64,
     /// Cues of the embedded text subtitle streams, in time order.
     pub subtitles: Vec<SubtitleCue>,
     pub keyframes: u64,

@@ -1,18 +1,31 @@
 //! The visual stage: for each input the decode stage hands over, its embedded text subtitle
-//! streams, then its keyframes through OCR (near-identical keyframes skipped, reads spaced out
-//! where nothing new appears), merged into screen-text spans.
+//! streams, then its picture in two passes:
+//!
+//! 1. **Keyframes** (scene changes and at least every second) through OCR of the whole frame,
+//!    near-identical keyframes skipped and reads spaced out where nothing new appears: screen
+//!    text, and the boxes from which the caption band is found
+//!    ([`vid2text_core::captions::BandFinder`]) and watermarks told apart.
+//! 2. **The caption band**, when there is one: FFmpeg crops it and samples it at caption rate
+//!    (5 frames a second by default); a crop whose print has not changed is not read again, the
+//!    others go through OCR with a detector input a tenth of a frame's. Its lines become
+//!    `captions`, with times from the frames' presentation times.
+//!
+//! Lines of the band read in the first pass are left to the second; watermarks are kept apart.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use vid2text_core::doc::{Failure, Stage, SubtitleCue};
+use vid2text_core::captions::{
+    has_letters, line_languages, BandFinder, CaptionBand, Region, WatermarkFinder,
+};
+use vid2text_core::doc::{Caption, Failure, Stage, SubtitleCue};
 use vid2text_core::round;
 use vid2text_core::screen::ScreenTracker;
-use vid2text_media::{KeyframeOptions, ReadError};
-use vid2text_models::ocr::OcrEngine;
-use vid2text_models::ocr_image::{DetLimit, RgbImage, Thumbnail};
+use vid2text_media::{BandOptions, KeyframeOptions, ReadError};
+use vid2text_models::ocr::{OcrEngine, TextLine};
+use vid2text_models::ocr_image::{BandPrint, DetLimit, RgbImage, Thumbnail};
 
 use super::{Visual, VisualDone, VisualJob};
 
@@ -28,9 +41,23 @@ pub struct Config {
     pub ocr: Option<OcrConfig>,
 }
 
-/// How keyframes are read.
+/// Where the caption band is (`--caption-band`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BandChoice {
+    /// Found per video from the keyframes' lines.
+    Auto,
+    /// No caption band: every line is screen text.
+    Off,
+    /// The user's band, on every video.
+    Fixed(CaptionBand),
+}
+
+/// How keyframes and the caption band are read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OcrConfig {
+    pub band: BandChoice,
+    /// Crops of the caption band sampled per second.
+    pub caption_fps: f64,
     /// Lines read with a lower mean character probability are dropped.
     pub min_confidence: f32,
     /// Longest wait between reads where nothing new appears (seconds).
@@ -127,33 +154,79 @@ impl Reader {
         Ok(())
     }
 
-    /// Keyframes through OCR into screen-text spans. A keyframe that looks like the last one
-    /// read is not read again; where reads find nothing new, the next waits longer (see
-    /// [`Backoff`]).
+    /// The two passes over the picture (see the module docs).
     fn read_keyframes(&mut self, job: &VisualJob, v: &mut Visual) -> Result<(), Failure> {
+        let keyframes = self.read_whole_frames(job, v)?;
+        let band = match self.ocr_config().band {
+            BandChoice::Auto => keyframes.band.as_ref().and_then(BandFinder::band),
+            BandChoice::Off => None,
+            BandChoice::Fixed(b) => Some(b),
+        };
+        let end = self.config.capped(job.info.duration_s);
+        let (screen, watermarks) = keyframes.spans(band, end);
+        v.screen_text = screen;
+        v.watermarks = watermarks;
+        if let Some(band) = band {
+            v.caption_band = Some(band);
+            self.read_band(job, band, &keyframes.watermarks, v)?;
+        }
+        Ok(())
+    }
+
+    fn ocr_config(&self) -> &OcrConfig {
+        self.config
+            .ocr
+            .as_ref()
+            .expect("OCR settings with an OCR engine")
+    }
+
+    /// Pass 1: keyframes through OCR. A keyframe that looks like the last one read is not read
+    /// again; where reads find nothing new (outside the caption band, once it is known), the
+    /// next waits longer (see [`Backoff`]).
+    fn read_whole_frames(&mut self, job: &VisualJob, v: &mut Visual) -> Result<Keyframes, Failure> {
         let c = Arc::clone(&self.config);
         let o = c.ocr.as_ref().expect("OCR settings with an OCR engine");
+        let fixed = match o.band {
+            BandChoice::Fixed(b) => Some(b),
+            _ => None,
+        };
         let ocr = self.ocr.as_mut().expect("an OCR engine");
-        let mut tracker = ScreenTracker::new();
+        let mut k = Keyframes::default();
+        // What is new outside the band decides the back-off.
+        let mut outside = ScreenTracker::new();
         let mut last: Option<Thumbnail> = None;
         let mut last_t = 0.0f64;
         let mut backoff = Backoff::new(o.backoff_s);
         let end = vid2text_media::keyframes(&job.target, &c.keyframes, c.timeout, &mut |frame| {
             v.keyframes += 1;
             last_t = frame.t;
-            let img = RgbImage::new(frame.width as usize, frame.height as usize, frame.rgb);
+            let (w, h) = (frame.width as usize, frame.height as usize);
+            let img = RgbImage::new(w, h, frame.rgb);
             let thumb = Thumbnail::of(&img);
             if last.as_ref().is_some_and(|l| l.same_picture(&thumb)) || backoff.waits(frame.t) {
-                tracker.hold(frame.t);
+                outside.hold(frame.t);
+                k.events.push(Event::Hold(frame.t));
                 return Ok::<_, vid2text_models::Error>(());
             }
-            let lines = ocr.recognize(&img, o.min_confidence)?;
+            let lines = located(ocr.recognize(&img, o.min_confidence)?, w, h, 0.0, 1.0);
             v.ocr_frames += 1;
-            let lines: Vec<(String, f32)> =
-                lines.into_iter().map(|l| (l.text, l.confidence)).collect();
-            let new = tracker.observe(frame.t, &lines);
+            let finder = k
+                .band
+                .get_or_insert_with(|| BandFinder::new(frame.width, frame.height));
+            let refs: Vec<(&str, Region)> =
+                lines.iter().map(|l| (l.text.as_str(), l.region)).collect();
+            finder.observe(frame.t, &refs);
+            k.watermarks.observe(&refs);
+            let band = fixed.or(finder.band());
+            let seen: Vec<(String, f32)> = lines
+                .iter()
+                .filter(|l| !band.is_some_and(|b| is_caption(&b, l)))
+                .map(|l| (l.text.clone(), l.confidence))
+                .collect();
+            let new = outside.observe(frame.t, &seen);
             backoff.read(frame.t, new > 0);
             last = Some(thumb);
+            k.events.push(Event::Read(frame.t, lines));
             Ok(())
         });
         end.map_err(|e| match e {
@@ -161,7 +234,77 @@ impl Reader {
             ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("keyframes: {e}")),
         })?;
         self.check_frames_reach_the_end(job, v.keyframes, last_t)?;
-        v.screen_text = tracker.finish(c.capped(job.info.duration_s));
+        Ok(k)
+    }
+
+    /// Pass 2: the caption band at caption rate into caption spans.
+    fn read_band(
+        &mut self,
+        job: &VisualJob,
+        band: CaptionBand,
+        watermarks: &WatermarkFinder,
+        v: &mut Visual,
+    ) -> Result<(), Failure> {
+        let c = Arc::clone(&self.config);
+        let o = c.ocr.as_ref().expect("OCR settings with an OCR engine");
+        let ocr = self.ocr.as_mut().expect("an OCR engine");
+        let options = BandOptions {
+            y0: band.y0,
+            y1: band.y1,
+            fps: o.caption_fps,
+            max_width: c.keyframes.max_side,
+            max_duration_s: c.max_duration_s,
+        };
+        let mut tracker = ScreenTracker::for_captions();
+        let mut last: Option<BandPrint> = None;
+        let end = vid2text_media::band_frames(&job.target, &options, c.timeout, &mut |frame| {
+            v.caption_frames += 1;
+            let (w, h) = (frame.width as usize, frame.height as usize);
+            let img = RgbImage::new(w, h, frame.rgb);
+            let print = BandPrint::of(&img);
+            if last.as_ref().is_some_and(|l| l.same_text(&print)) {
+                tracker.hold(frame.t);
+                return Ok::<_, vid2text_models::Error>(());
+            }
+            let lines = located(
+                ocr.recognize_band(&img, o.min_confidence)?,
+                w,
+                h,
+                band.y0,
+                band.y1,
+            );
+            v.caption_reads += 1;
+            let lines = lines
+                .into_iter()
+                .filter(|l| has_letters(&l.text) && !watermarks.is_watermark(&l.text, &l.region))
+                .collect();
+            let read: Vec<(String, f32)> = rows(lines)
+                .into_iter()
+                .map(|l| (l.text, l.confidence))
+                .collect();
+            tracker.observe(frame.t, &read);
+            last = Some(print);
+            Ok(())
+        });
+        end.map_err(|e| match e {
+            ReadError::Consumer(ocr) => Failure::from_error(&job.uri, Stage::Ocr, &ocr),
+            ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("caption band: {e}")),
+        })?;
+        let end = c.capped(job.info.duration_s);
+        let spans = tracker.finish(end);
+        let texts: Vec<&str> = spans.iter().map(|s| s.text.as_str()).collect();
+        let languages = line_languages(&texts);
+        v.captions = spans
+            .into_iter()
+            .zip(languages)
+            .map(|(s, language)| Caption {
+                language,
+                start: s.start,
+                end: s.end,
+                text: s.text,
+                confidence: s.confidence,
+            })
+            .collect();
         Ok(())
     }
 
@@ -187,6 +330,136 @@ impl Reader {
             ));
         }
         Ok(())
+    }
+}
+
+/// A line read on a frame, with its box on the whole frame.
+#[derive(Debug, Clone)]
+struct Line {
+    text: String,
+    confidence: f32,
+    region: Region,
+}
+
+/// The lines OCR read on a crop of `w` x `h` pixels that is the strip `y0..y1` of the frame
+/// (0..1 for a whole frame), boxed in fractions of the whole frame.
+fn located(lines: Vec<TextLine>, w: usize, h: usize, y0: f64, y1: f64) -> Vec<Line> {
+    lines
+        .into_iter()
+        .map(|l| {
+            let r = Region::of_quad(&l.quad, w, h);
+            let y = |f: f64| y0 + f * (y1 - y0);
+            Line {
+                text: l.text,
+                confidence: l.confidence,
+                region: Region {
+                    y0: y(r.y0),
+                    y1: y(r.y1),
+                    ..r
+                },
+            }
+        })
+        .collect()
+}
+
+/// The lines of a caption band, one per row: boxes side by side on one row (a caption with a
+/// gap in it, which OCR may read as one box or as two) joined left to right with a space, so
+/// that a caption is the same line however it was boxed.
+fn rows(mut lines: Vec<Line>) -> Vec<Line> {
+    lines.sort_by(|a, b| a.region.center_y().total_cmp(&b.region.center_y()));
+    let mut rows: Vec<Vec<Line>> = Vec::new();
+    for l in lines {
+        let same_row = rows.last().is_some_and(|row| {
+            let r = &row[0].region;
+            let overlap = r.y1.min(l.region.y1) - r.y0.max(l.region.y0);
+            overlap >= 0.5 * r.height().min(l.region.height())
+        });
+        match rows.last_mut() {
+            Some(row) if same_row => row.push(l),
+            _ => rows.push(vec![l]),
+        }
+    }
+    rows.into_iter()
+        .map(|mut row| {
+            row.sort_by(|a, b| a.region.x0.total_cmp(&b.region.x0));
+            let n = row.len() as f32;
+            Line {
+                text: row
+                    .iter()
+                    .map(|l| l.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                confidence: row.iter().map(|l| l.confidence).sum::<f32>() / n,
+                region: Region {
+                    x0: row.iter().map(|l| l.region.x0).fold(1.0, f64::min),
+                    x1: row.iter().map(|l| l.region.x1).fold(0.0, f64::max),
+                    y0: row.iter().map(|l| l.region.y0).fold(1.0, f64::min),
+                    y1: row.iter().map(|l| l.region.y1).fold(0.0, f64::max),
+                },
+            }
+        })
+        .collect()
+}
+
+/// A line of the band that the second pass reads: in the band, with letters (a timecode there
+/// stays screen text).
+fn is_caption(band: &CaptionBand, line: &Line) -> bool {
+    band.holds(&line.region) && has_letters(&line.text)
+}
+
+/// What happened on each keyframe of pass 1, in order.
+enum Event {
+    Read(f64, Vec<Line>),
+    /// Skipped as the same picture, or by the back-off: what was on screen stays.
+    Hold(f64),
+}
+
+/// Pass 1's findings: every keyframe's lines, the band finder (made at the first frame read,
+/// when the frame's shape is known) and the corner texts.
+#[derive(Default)]
+struct Keyframes {
+    events: Vec<Event>,
+    band: Option<BandFinder>,
+    watermarks: WatermarkFinder,
+}
+
+impl Keyframes {
+    /// Screen-text and watermark spans, with the caption band's lines left out: the keyframes
+    /// replayed once the band and the watermarks are known.
+    fn spans(
+        &self,
+        band: Option<CaptionBand>,
+        end: f64,
+    ) -> (
+        Vec<vid2text_core::ScreenText>,
+        Vec<vid2text_core::ScreenText>,
+    ) {
+        let mut screen = ScreenTracker::new();
+        let mut marks = ScreenTracker::new();
+        for event in &self.events {
+            match event {
+                Event::Hold(t) => {
+                    screen.hold(*t);
+                    marks.hold(*t);
+                }
+                Event::Read(t, lines) => {
+                    let (mut s, mut m) = (Vec::new(), Vec::new());
+                    for l in lines {
+                        if band.is_some_and(|b| is_caption(&b, l)) {
+                            continue;
+                        }
+                        let item = (l.text.clone(), l.confidence);
+                        match self.watermarks.is_watermark(&l.text, &l.region) {
+                            true => m.push(item),
+                            false => s.push(item),
+                        }
+                    }
+                    screen.observe(*t, &s);
+                    marks.observe(*t, &m);
+                }
+            }
+        }
+        (screen.finish(end), marks.finish(end))
     }
 }
 

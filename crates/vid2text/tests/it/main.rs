@@ -4,6 +4,7 @@
 mod util;
 
 mod asr;
+mod captions;
 mod help;
 mod hostile;
 mod inputs;

@@ -197,13 +197,15 @@ fn bundle_runs_without_setup() {
     );
 }
 
-/// An OUT started by vid2text 0.1.0 (its `run.json`, kept in tests/it/fixtures) resumes under
-/// this version with the same settings: the configuration hash has not moved.
+/// OUTs started by vid2text 0.1.0 (their `run.json`, kept in tests/it/fixtures): a speech-only
+/// one resumes under this version with the same settings (its configuration hash has not
+/// moved); those with OCR on are refused with a clear message, since 0.2.0 reads captions apart
+/// and fuses them with speech, and continue with `--new-config-generation`.
 #[test]
-fn an_out_started_by_0_1_0_resumes() {
+fn outs_started_by_0_1_0_resume_or_say_why_not() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
-    let cases: [(&str, &[&str]); 3] = [
-        ("default", &[]),
+    let cases: [(&str, &[&str], bool); 3] = [
+        ("default", &[], false),
         (
             "tinyen_speech",
             &[
@@ -213,6 +215,7 @@ fn an_out_started_by_0_1_0_resumes() {
                 "--text-format",
                 "speech",
             ],
+            true,
         ),
         (
             "custom",
@@ -233,21 +236,34 @@ fn an_out_started_by_0_1_0_resumes() {
                 "--text-format",
                 "speech,screen",
             ],
+            false,
         ),
     ];
     let wav = data_str("speech/en/misc/sr-english.wav");
-    for (name, args) in cases {
+    for (name, args, same_hash) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         std::fs::create_dir_all(&out).unwrap();
         let fixture = fixtures.join(format!("run-0.1.0-{name}.json"));
         std::fs::copy(&fixture, out.join("run.json")).unwrap();
         let r = run(&[&wav], &out, args);
-        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        if same_hash {
+            assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+            let generations = out.join("generations").read_dir().unwrap().count();
+            assert_eq!(generations, 0, "{name}: no new generation");
+        } else {
+            assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+            assert!(
+                r.stderr.contains("different configuration"),
+                "{name}: {}",
+                r.stderr
+            );
+            assert!(!out.join("docs").read_dir().unwrap().any(|_| true));
+            let mut again = args.to_vec();
+            again.push("--new-config-generation");
+            let r = run(&[&wav], &out, &again);
+            assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        }
         assert_eq!(documents(&out).len(), 1, "{name}");
-        assert!(
-            !out.join("generations").read_dir().unwrap().any(|_| true),
-            "{name}: no new generation"
-        );
     }
 }

@@ -1,9 +1,11 @@
 //! One input's document, assembled once from its three parts: the header (what the decode stage
-//! learned), the transcript (what Whisper heard) and what the visual stage read. Pure.
+//! learned), the transcript (what Whisper heard) and what the visual stage read, with captions
+//! and subtitle cues fused with the speech they repeat ([`vid2text_core::fusion`]). Pure.
 
 use std::collections::BTreeMap;
 
 use vid2text_core::doc::{AudioInfo, Document, PipelineInfo, Stats};
+use vid2text_core::fusion::{fuse, plain_chars};
 use vid2text_core::render::{self, TextFormat};
 use vid2text_core::round;
 use vid2text_models::whisper::Transcript;
@@ -28,13 +30,23 @@ pub fn assemble(
     visual: Option<Visual>,
 ) -> Document {
     let visual = visual.unwrap_or_default();
-    let speech = transcript.segments;
-    let text = render::render(
+    let mut speech = transcript.segments;
+    let fusion = fuse(
         config.text_format,
         &speech,
-        &visual.screen_text,
+        &visual.captions,
         &visual.subtitles,
+        &fusion_chars,
     );
+    let mut parts = fusion.parts;
+    if config.text_format.screen {
+        parts.screen = &visual.screen_text;
+    }
+    let text = render::render_parts(&parts);
+    let (agreement, caption_agreement) = (fusion.agreement, fusion.document);
+    for (seg, a) in speech.iter_mut().zip(agreement) {
+        seg.caption_agreement = a;
+    }
     let mut dropped: BTreeMap<String, u64> = transcript.dropped;
     dropped.retain(|_, v| *v > 0);
     let audio = header.info.audio.first().map(|a| AudioInfo {
@@ -67,13 +79,35 @@ pub fn assemble(
             keyframes: visual.keyframes,
             ocr_frames: visual.ocr_frames,
             skipped_subtitle_streams: visual.skipped_subtitle_streams,
+            caption_band: visual
+                .caption_band
+                .map(|b| [round(b.y0, 3), round(b.y1, 3)]),
+            caption_frames: visual.caption_frames,
+            caption_reads: visual.caption_reads,
+            caption_agreement,
         },
         text,
         speech,
         screen_text: visual.screen_text,
+        captions: visual.captions,
+        watermarks: visual.watermarks,
         subtitles: visual.subtitles,
         pipeline: config.pipeline.clone(),
         meta,
+    }
+}
+
+/// Texts as fusion compares them: Traditional Chinese as Simplified (Whisper writes Mandarin in
+/// either; captions are mostly Simplified), then letters and digits in lower case.
+fn fusion_chars(text: &str) -> Vec<char> {
+    static T2S: std::sync::OnceLock<Option<ferrous_opencc::OpenCC>> = std::sync::OnceLock::new();
+    let t2s = T2S.get_or_init(|| {
+        ferrous_opencc::OpenCC::from_config(ferrous_opencc::config::BuiltinConfig::T2s).ok()
+    });
+    let has_han = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    match t2s {
+        Some(t2s) if has_han => plain_chars(&t2s.convert(text)),
+        _ => plain_chars(text),
     }
 }
 
@@ -128,6 +162,7 @@ mod tests {
             no_speech_prob: 0.01,
             compression_ratio: 1.1,
             temperature: 0.0,
+            caption_agreement: None,
         }
     }
 
@@ -180,6 +215,7 @@ mod tests {
             keyframes: 12,
             ocr_frames: 3,
             skipped_subtitle_streams: vec!["hdmv_pgs_subtitle".into()],
+            ..Visual::default()
         };
         let doc = assemble(
             &config(TextFormat::ALL),
@@ -187,6 +223,7 @@ mod tests {
             transcript.clone(),
             Some(visual),
         );
+        // The cue says what was said: it stands in for the speech, once.
         insta::assert_snapshot!(doc.text, @r"
         <screen>
         Gradient descent
@@ -195,12 +232,10 @@ mod tests {
         Welcome to the talk.
 
         Next slide.
-
-        <subtitle>
-        Next slide.
-        </subtitle>
         ");
-        assert_eq!(doc.stats.words, 10);
+        assert_eq!(doc.stats.words, 8);
+        assert_eq!(doc.stats.caption_agreement, Some(0.36)); // 9 of 25 characters
+        assert_eq!(doc.speech[1].caption_agreement, Some(1.0));
         assert_eq!(
             (doc.id.as_str(), doc.source.as_str()),
             ("abc", "talks/a.mp4")

@@ -6,12 +6,15 @@
 //!
 //! - **Alignment by time, then by characters.** A segment is compared with the captions on
 //!   screen from 1 s before it starts to 1 s after it ends; a caption with the speech from 1 s
-//!   before it appears to 1 s after it leaves. Texts are compared as characters after
-//!   normalisation (case, punctuation and spaces dropped; Traditional Chinese mapped to
-//!   Simplified by the normaliser the caller gives): the longest common subsequence, over the
-//!   length of the one being judged.
-//! - A segment **agrees** when at least [`AGREE`] of its characters are in the captions around
-//!   it; a caption agrees when at least [`AGREE`] of its characters are in the speech around it.
+//!   before it appears to 1 s after it leaves. Texts are compared as units after normalisation
+//!   (case and punctuation dropped; Traditional Chinese mapped to Simplified by the normaliser the
+//!   caller gives): words, and each Chinese, Japanese or Korean character; the longest common
+//!   subsequence, over the length of the one being judged.
+//! - A segment **agrees** when at least [`AGREE`] of its words ([`AGREE_CJK`] of its
+//!   characters, in Chinese, Japanese or Korean) are in the captions around it; a caption agrees
+//!   the same way with the speech around it. A segment with half that in common agrees too when
+//!   every caption around it agrees with the speech (Whisper misheard it between segments it
+//!   heard well, under one caption).
 //! - Where a segment agrees, its captions **stand in for it** in the text: people wrote them, so
 //!   they carry punctuation and the right characters. The segment stays in `speech` with its
 //!   `caption_agreement`. Captions win over subtitle cues when both agree.
@@ -21,13 +24,18 @@
 //!   captions over music) **stand apart**, marked (`<caption>`, `<subtitle>`); speech without
 //!   captions stands alone.
 //!
-//! The document's `stats.caption_agreement` is the share of all speech characters confirmed.
+//! The document's `stats.caption_agreement` is the share of all speech units confirmed.
 
 use crate::doc::{Caption, SpeechSegment, SubtitleCue};
 use crate::render::{TextFormat, TextParts};
 
-/// Share of characters in common for a segment or a caption to agree.
+/// Share of words in common for a segment or a caption to agree.
 pub const AGREE: f64 = 0.5;
+
+/// Share of characters in common for a Chinese (Japanese, Korean) segment or caption to agree.
+/// Lower: Whisper base misreads a third of Mandarin characters, mostly as homophones (马保国 as
+/// 马宝宝), while unrelated sentences share a tenth or less; a translation shares none.
+pub const AGREE_CJK: f64 = 0.3;
 
 /// Seconds around a segment (or caption) in which the other side is looked for.
 pub const SLACK_S: f64 = 1.0;
@@ -44,27 +52,51 @@ pub struct Fusion<'a> {
     pub document: Option<f64>,
 }
 
-/// Texts as characters for comparison (see the module docs); the caller's normaliser may map
-/// scripts.
-pub type Normalise<'n> = &'n dyn Fn(&str) -> Vec<char>;
+/// Texts as units for comparison (see the module docs); the caller's normaliser may map
+/// scripts first.
+pub type Normalise<'n> = &'n dyn Fn(&str) -> Vec<String>;
 
-/// The default normalisation: lower case, letters and digits only.
-pub fn plain_chars(text: &str) -> Vec<char> {
-    text.chars()
-        .filter(|c| c.is_alphanumeric())
+/// The default normalisation: lower case, letters and digits only, in units: each Chinese,
+/// Japanese or Korean character one unit, other words one unit each. Words, not letters, for
+/// alphabetic scripts: two unrelated English sentences share half their letters in order, and few
+/// of their words.
+pub fn plain_units(text: &str) -> Vec<String> {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .flat_map(char::to_lowercase)
-        .collect()
+        .collect();
+    crate::text::units(&clean)
 }
 
-/// Length of the longest common subsequence of two character lists.
-pub fn lcs(a: &[char], b: &[char]) -> usize {
+/// Units of `units` that are Chinese, Japanese or Korean characters: then a lower share in
+/// common agrees (see [`AGREE_CJK`]).
+fn mostly_cjk(units: &[String]) -> bool {
+    let cjk = units
+        .iter()
+        .filter(|u| u.chars().next().is_some_and(crate::text::is_cjk))
+        .count();
+    2 * cjk > units.len()
+}
+
+/// The share in common for a text of `units` to agree.
+fn threshold(units: &[String]) -> f64 {
+    if mostly_cjk(units) {
+        AGREE_CJK
+    } else {
+        AGREE
+    }
+}
+
+/// Length of the longest common subsequence of two lists.
+pub fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     if a.is_empty() || b.is_empty() {
         return 0;
     }
     let mut prev = vec![0usize; b.len() + 1];
     let mut cur = vec![0usize; b.len() + 1];
-    for &x in a {
-        for (j, &y) in b.iter().enumerate() {
+    for x in a {
+        for (j, y) in b.iter().enumerate() {
             cur[j + 1] = if x == y {
                 prev[j] + 1
             } else {
@@ -77,26 +109,84 @@ pub fn lcs(a: &[char], b: &[char]) -> usize {
 }
 
 /// A caption or a cue, as fusion sees it.
-struct Written {
+struct Written<'a> {
     start: f64,
     end: f64,
-    chars: Vec<char>,
+    text: &'a str,
+    chars: Vec<String>,
     /// It agrees with the speech around it.
     agrees: bool,
+    /// It stands in for speech in the text already.
+    used: bool,
+}
+
+impl<'a> Written<'a> {
+    /// Captions or cues `(start, end, text)`, each judged against the speech around it
+    /// (`spoken`: each segment's times and characters).
+    fn judge(
+        items: impl Iterator<Item = (f64, f64, &'a str)>,
+        spoken: &[(f64, f64, &[String])],
+        normalise: Normalise,
+    ) -> Vec<Written<'a>> {
+        items
+            .map(|(start, end, text)| {
+                let chars = normalise(text);
+                let around = chars_near((start, end), spoken.iter().copied());
+                let agrees = share(lcs(&chars, &around), chars.len()) >= threshold(&chars);
+                Written {
+                    start,
+                    end,
+                    text,
+                    chars,
+                    agrees,
+                    used: false,
+                }
+            })
+            .collect()
+    }
+
+    /// The characters of those near `span`, in time order, in common with `chars`.
+    fn confirm(pool: &[Written], span: (f64, f64), chars: &[String]) -> usize {
+        let around = chars_near(
+            span,
+            pool.iter().map(|w| (w.start, w.end, w.chars.as_slice())),
+        );
+        lcs(chars, &around)
+    }
+
+    /// Whether items overlap `span` and all of those agree with the speech around them: a
+    /// segment Whisper misheard between segments it heard well, under one caption.
+    fn all_agree_near(pool: &[Written], span: (f64, f64)) -> bool {
+        let mut over = pool
+            .iter()
+            .filter(|w| w.start < span.1 && w.end > span.0)
+            .peekable();
+        over.peek().is_some() && over.all(|w| w.agrees)
+    }
+
+    /// Puts the agreeing items near `span` not used yet into `said`, in place of its speech.
+    fn stand_in(pool: &mut [Written<'a>], span: (f64, f64), said: &mut Vec<(f64, f64, &'a str)>) {
+        for w in pool.iter_mut() {
+            if !w.used && w.agrees && near(span, (w.start, w.end)) {
+                w.used = true;
+                said.push((w.start, w.end, w.text));
+            }
+        }
+    }
 }
 
 fn near(a: (f64, f64), b: (f64, f64)) -> bool {
     b.1 >= a.0 - SLACK_S && b.0 <= a.1 + SLACK_S
 }
 
-/// The characters of the items near `span`, in time order, joined.
+/// The units of the items near `span`, in time order, joined.
 fn chars_near<'x>(
     span: (f64, f64),
-    items: impl Iterator<Item = (f64, f64, &'x [char])>,
-) -> Vec<char> {
+    items: impl Iterator<Item = (f64, f64, &'x [String])>,
+) -> Vec<String> {
     items
         .filter(|(s, e, _)| near(span, (*s, *e)))
-        .flat_map(|(_, _, c)| c.iter().copied())
+        .flat_map(|(_, _, c)| c.iter().cloned())
         .collect()
 }
 
@@ -117,105 +207,59 @@ pub fn fuse<'a>(
     cues: &'a [SubtitleCue],
     normalise: Normalise,
 ) -> Fusion<'a> {
-    let said: Vec<Vec<char>> = speech.iter().map(|s| normalise(&s.text)).collect();
-    let spoken = || {
-        speech
-            .iter()
-            .zip(&said)
-            .map(|(s, c)| (s.start, s.end, c.as_slice()))
-    };
-    let written = |start: f64, end: f64, text: &str| {
-        let chars = normalise(text);
-        let around = chars_near((start, end), spoken());
-        let agrees = share(lcs(&chars, &around), chars.len()) >= AGREE;
-        Written {
-            start,
-            end,
-            chars,
-            agrees,
-        }
-    };
-    let caps: Vec<Written> = captions
+    let said: Vec<Vec<String>> = speech.iter().map(|s| normalise(&s.text)).collect();
+    let spoken: Vec<(f64, f64, &[String])> = speech
         .iter()
-        .map(|c| written(c.start, c.end, &c.text))
+        .zip(&said)
+        .map(|(s, c)| (s.start, s.end, c.as_slice()))
         .collect();
-    let subs: Vec<Written> = cues
-        .iter()
-        .map(|c| written(c.start, c.end, &c.text))
-        .collect();
+    let times = |start: f64, end: f64, text: &'a str| (start, end, text);
+    let mut caps = Written::judge(
+        captions.iter().map(|c| times(c.start, c.end, &c.text)),
+        &spoken,
+        normalise,
+    );
+    let mut subs = Written::judge(
+        cues.iter().map(|c| times(c.start, c.end, &c.text)),
+        &spoken,
+        normalise,
+    );
     let any_written = !captions.is_empty() || !cues.is_empty();
-
-    // Per segment: its confirmation by captions and cues together (the quality signal), and
-    // which source, if any, stands in for it in the text.
+    let mut parts = TextParts::default();
     let mut agreement = Vec::with_capacity(speech.len());
     let (mut confirmed, mut total) = (0usize, 0usize);
-    let mut stands_in: Vec<Option<Source>> = Vec::with_capacity(speech.len());
     for (seg, chars) in speech.iter().zip(&said) {
         let span = (seg.start, seg.end);
-        let of = |w: &[Written]| {
-            let around = chars_near(span, w.iter().map(|x| (x.start, x.end, x.chars.as_slice())));
-            lcs(chars, &around)
-        };
-        let by_caps = of(&caps);
-        let by_subs = of(&subs);
-        let best = by_caps.max(by_subs);
-        confirmed += best;
+        // The quality signal: confirmation by captions and cues together.
+        let by_caps = Written::confirm(&caps, span, chars);
+        let by_subs = Written::confirm(&subs, span, chars);
+        confirmed += by_caps.max(by_subs);
         total += chars.len();
-        agreement.push(any_written.then(|| round3(share(best, chars.len()))));
-        let source = if format.captions && share(by_caps, chars.len()) >= AGREE {
-            Some(Source::Captions)
-        } else if format.subtitles && share(by_subs, chars.len()) >= AGREE {
-            Some(Source::Subtitles)
-        } else {
-            None
-        };
-        stands_in.push(source.filter(|_| format.speech));
-    }
-
-    let mut parts = TextParts::default();
-    let mut used_caps = vec![false; captions.len()];
-    let mut used_subs = vec![false; cues.len()];
-    if format.speech {
-        for (i, seg) in speech.iter().enumerate() {
-            let span = (seg.start, seg.end);
-            let (items, used): (Vec<(f64, f64, &'a str)>, &mut Vec<bool>) = match stands_in[i] {
-                None => {
-                    parts.said.push((seg.start, seg.end, seg.text.as_str()));
-                    continue;
-                }
-                Some(Source::Captions) => (
-                    captions
-                        .iter()
-                        .map(|c| (c.start, c.end, c.text.as_str()))
-                        .collect(),
-                    &mut used_caps,
-                ),
-                Some(Source::Subtitles) => (
-                    cues.iter()
-                        .map(|c| (c.start, c.end, c.text.as_str()))
-                        .collect(),
-                    &mut used_subs,
-                ),
-            };
-            let agreeing = match stands_in[i] {
-                Some(Source::Captions) => &caps,
-                _ => &subs,
-            };
-            for (j, item) in items.into_iter().enumerate() {
-                if !used[j] && agreeing[j].agrees && near(span, (item.0, item.1)) {
-                    used[j] = true;
-                    parts.said.push(item);
-                }
-            }
+        agreement.push(any_written.then(|| round3(share(by_caps.max(by_subs), chars.len()))));
+        if !format.speech {
+            continue;
         }
-        parts.said.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // The text: captions stand in where they agree, else cues, else the speech itself.
+        let agree = threshold(chars);
+        let covered = |pool: &[Written], common: usize| {
+            let share = share(common, chars.len());
+            share >= agree || (share >= agree / 2.0 && Written::all_agree_near(pool, span))
+        };
+        if format.captions && covered(&caps, by_caps) {
+            Written::stand_in(&mut caps, span, &mut parts.said);
+        } else if format.subtitles && covered(&subs, by_subs) {
+            Written::stand_in(&mut subs, span, &mut parts.said);
+        } else {
+            parts.said.push((seg.start, seg.end, seg.text.as_str()));
+        }
     }
+    parts.said.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Apart: what does not repeat the speech (all of it, when speech is not in the text).
     if format.captions {
-        parts.captions = apart(captions, &caps, &used_caps, format.speech);
+        parts.captions = apart(captions, &caps, format.speech);
     }
     if format.subtitles {
-        parts.subtitles = apart(cues, &subs, &used_subs, format.speech);
+        parts.subtitles = apart(cues, &subs, format.speech);
     }
     Fusion {
         parts,
@@ -225,20 +269,13 @@ pub fn fuse<'a>(
 }
 
 /// The items that stand apart: neither standing in for speech nor repeating it.
-fn apart<'a, T>(items: &'a [T], written: &[Written], used: &[bool], speech: bool) -> Vec<&'a T> {
+fn apart<'a, T>(items: &'a [T], written: &[Written], speech: bool) -> Vec<&'a T> {
     items
         .iter()
         .zip(written)
-        .zip(used)
-        .filter(|((_, w), &used)| !(used || speech && w.agrees))
-        .map(|((item, _), _)| item)
+        .filter(|(_, w)| !(w.used || speech && w.agrees))
+        .map(|(item, _)| item)
         .collect()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Source {
-    Captions,
-    Subtitles,
 }
 
 fn round3(x: f64) -> f64 {
@@ -281,9 +318,9 @@ mod tests {
             cap(2.5, 4.1, "被各种段子模仿"),
         ];
         // A normaliser that maps the Traditional characters of this test.
-        let t2s = |s: &str| -> Vec<char> {
-            plain_chars(s)
-                .into_iter()
+        let t2s = |s: &str| -> Vec<String> {
+            let mapped: String = s
+                .chars()
                 .map(|c| match c {
                     '這' => '这',
                     '話' => '话',
@@ -295,7 +332,8 @@ mod tests {
                     '種' => '种',
                     other => other,
                 })
-                .collect()
+                .collect();
+            plain_units(&mapped)
         };
         let f = fuse(TextFormat::ALL, &speech, &captions, &[], &t2s);
         assert_eq!(text(&f), "这句话当时也是红遍网络 被各种段子模仿");
@@ -308,7 +346,7 @@ mod tests {
     fn a_translation_keeps_both() {
         let speech = [seg(0.0, 3.0, "我进去帮他")];
         let captions = [cap(0.0, 3.0, "I'll go in and help him")];
-        let f = fuse(TextFormat::ALL, &speech, &captions, &[], &plain_chars);
+        let f = fuse(TextFormat::ALL, &speech, &captions, &[], &plain_units);
         assert_eq!(
             text(&f),
             "我进去帮他\n\n<caption>\nI'll go in and help him\n</caption>"
@@ -320,14 +358,14 @@ mod tests {
     fn speech_without_captions_and_captions_without_speech() {
         let speech = [seg(0.0, 2.0, "Hello there."), seg(30.0, 32.0, "Goodbye.")];
         let captions = [cap(10.0, 12.0, "[music]"), cap(30.0, 32.0, "Goodbye!")];
-        let f = fuse(TextFormat::ALL, &speech, &captions, &[], &plain_chars);
+        let f = fuse(TextFormat::ALL, &speech, &captions, &[], &plain_units);
         assert_eq!(
             text(&f),
             "Hello there.\n\n<caption>\n[music]\n</caption>\n\nGoodbye!"
         );
         assert_eq!(f.agreement, vec![Some(0.0), Some(1.0)]);
         // Without captions nothing is fused, and no agreement is claimed.
-        let f = fuse(TextFormat::ALL, &speech, &[], &[], &plain_chars);
+        let f = fuse(TextFormat::ALL, &speech, &[], &[], &plain_units);
         assert_eq!(text(&f), "Hello there.\n\nGoodbye.");
         assert_eq!((f.agreement, f.document), (vec![None, None], None));
     }
@@ -344,7 +382,7 @@ mod tests {
             3.0,
             "And so, my fellow Americans, ask not what your country",
         )];
-        let f = fuse(TextFormat::ALL, &speech, &captions, &[], &plain_chars);
+        let f = fuse(TextFormat::ALL, &speech, &captions, &[], &plain_units);
         assert_eq!(
             text(&f),
             "And so, my fellow Americans, ask not what your country"
@@ -366,17 +404,38 @@ mod tests {
             &speech,
             &[],
             std::slice::from_ref(&cue),
-            &plain_chars,
+            &plain_units,
         );
         assert_eq!(text(&f), "Ask not what your country can do");
         let captions = [cap(0.0, 2.0, "Ask not what your country can do.")];
         let cues = [cue];
-        let f = fuse(TextFormat::ALL, &speech, &captions, &cues, &plain_chars);
+        let f = fuse(TextFormat::ALL, &speech, &captions, &cues, &plain_units);
         assert_eq!(text(&f), "Ask not what your country can do.");
         // Speech alone in the text: no caption stands in, none stands apart.
-        let f = fuse(TextFormat::SPEECH, &speech, &captions, &[], &plain_chars);
+        let f = fuse(TextFormat::SPEECH, &speech, &captions, &[], &plain_units);
         assert_eq!(text(&f), "ask not what your country can do");
         assert_eq!(f.agreement, vec![Some(1.0)]);
+    }
+
+    #[test]
+    fn units_are_words_and_cjk_characters() {
+        assert_eq!(plain_units("Ask not, what?"), vec!["ask", "not", "what"]);
+        assert_eq!(
+            plain_units("我进去，帮他"),
+            vec!["我", "进", "去", "帮", "他"]
+        );
+        // Unrelated English shares letters, not words.
+        let (a, b) = (
+            plain_units("ask not what your country"),
+            plain_units("blink and you miss it"),
+        );
+        assert_eq!(lcs(&a, &b), 0);
+        // A misheard Mandarin segment still agrees with its caption (马保国 heard as 马宝宝).
+        let (said, cap) = (
+            plain_units("我是浑元形意太极门掌门人马宝宝"),
+            plain_units("我是浑元形意太极门掌门人马保国"),
+        );
+        assert!(share(lcs(&said, &cap), said.len()) >= threshold(&said));
     }
 
     #[test]

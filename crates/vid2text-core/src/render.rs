@@ -120,13 +120,34 @@ struct Block {
 impl Block {
     fn body(&self) -> String {
         let tag = match self.kind {
-            Kind::Speech => return self.lines.join(" "),
+            Kind::Speech => return join_prose(&self.lines),
             Kind::Screen => SCREEN,
             Kind::Caption => CAPTION,
             Kind::Subtitle => SUBTITLE,
         };
         format!("<{tag}>\n{}\n</{tag}>", self.lines.join("\n"))
     }
+}
+
+/// Pieces of speech joined into a paragraph, with a space between them (between two pieces of
+/// Chinese it marks the pause that caption lines and Whisper's segments end at, where the
+/// captions carry no punctuation), but none after full-width punctuation, which is its own.
+fn join_prose(lines: &[String]) -> String {
+    let full_width_stop = |c: char| {
+        matches!(
+            c,
+            '，' | '。' | '！' | '？' | '、' | '：' | '；' | '」' | '』' | '）'
+        )
+    };
+    let mut out = String::new();
+    for line in lines {
+        let glued = out.chars().next_back().is_some_and(full_width_stop);
+        if !out.is_empty() && !glued {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// Lines starting at the same time (one keyframe, or cues at one moment) form one block.
@@ -274,6 +295,24 @@ mod tests {
         assert_eq!(
             render(TextFormat::SPEECH, &speech, &scr, &subs),
             "Welcome to the talk. Today: gradients.\n\nNext slide."
+        );
+    }
+
+    #[test]
+    fn no_space_after_full_width_punctuation() {
+        let said = [
+            (0.0, 1.0, "近几年，不但我用书给女儿压岁，"),
+            (1.0, 2.0, "也劝说亲朋不要给女儿压岁钱。"),
+            (2.0, 3.0, "Whisper"),
+            (3.0, 4.0, "说得对"),
+        ];
+        let parts = TextParts {
+            said: said.to_vec(),
+            ..TextParts::default()
+        };
+        assert_eq!(
+            render_parts(&parts),
+            "近几年，不但我用书给女儿压岁，也劝说亲朋不要给女儿压岁钱。Whisper 说得对"
         );
     }
 

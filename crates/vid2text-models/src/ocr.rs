@@ -23,7 +23,8 @@ pub const RAPIDOCR_DET_LIMIT: DetLimit = DetLimit::Min(736);
 
 /// Longest side of the detector input for a caption band crop: a 1280-pixel-wide band becomes a
 /// 960 x 96 input, a tenth of a 720p frame's at RapidOCR's size, with caption text still 20 to 35
-/// pixels high.
+/// pixels high (the recognizer reads the crops at full size). At 640 the detector split a line
+/// of RapidVideOCR's test video and lost half of it.
 pub const BAND_DET_LONG: usize = 960;
 /// Images are brought under this long side first (RapidOCR's `max_side_len`).
 const MAX_SIDE: usize = 2000;
@@ -107,7 +108,19 @@ impl OcrEngine {
     /// Finds and reads the text of an image; lines in reading order, those under
     /// `min_confidence` dropped.
     pub fn recognize(&mut self, img: &RgbImage, min_confidence: f32) -> Result<Vec<TextLine>> {
-        self.recognize_with(img, min_confidence, self.det_limit, true)
+        self.recognize_with(img, min_confidence, self.det_limit, true, None)
+    }
+
+    /// [`Self::recognize`] with the detector input sized by `limit` instead of the engine's,
+    /// and the boxes found that `skip` names (in the image's coordinates) left unread.
+    pub fn recognize_sized(
+        &mut self,
+        img: &RgbImage,
+        min_confidence: f32,
+        limit: DetLimit,
+        skip: &dyn Fn(&Quad) -> bool,
+    ) -> Result<Vec<TextLine>> {
+        self.recognize_with(img, min_confidence, limit, true, Some(skip))
     }
 
     /// Finds and reads the text of a caption band crop: a strip a few lines high, whose
@@ -117,7 +130,7 @@ impl OcrEngine {
             min_short: 64,
             max_long: BAND_DET_LONG,
         };
-        self.recognize_with(img, min_confidence, limit, false)
+        self.recognize_with(img, min_confidence, limit, false, None)
     }
 
     fn recognize_with(
@@ -126,6 +139,7 @@ impl OcrEngine {
         min_confidence: f32,
         limit: DetLimit,
         letterbox: bool,
+        skip: Option<&dyn Fn(&Quad) -> bool>,
     ) -> Result<Vec<TextLine>> {
         if img.width < 4 || img.height < 4 {
             return Ok(Vec::new());
@@ -153,31 +167,28 @@ impl OcrEngine {
             0 => work,
             pad => std::borrow::Cow::Owned(work.pad_vertical(pad)),
         };
-        let mut quads = self.detect_with(&work, limit)?;
-        if quads.is_empty() {
+        // Boxes in the caller's coordinates, and those the caller wants read.
+        let to_caller =
+            |q: &Quad| -> Quad { q.map(|c| [c[0] * back, (c[1] - pad as f32).max(0.0) * back]) };
+        let boxes: Vec<(Quad, Quad)> = self
+            .detect_with(&work, limit)?
+            .into_iter()
+            .map(|q| (q, to_caller(&q)))
+            .filter(|(_, caller)| !skip.is_some_and(|skip| skip(caller)))
+            .collect();
+        if boxes.is_empty() {
             return Ok(Vec::new());
         }
-        let crops: Vec<RgbImage> = quads.iter().map(|q| work.crop_quad(q)).collect();
+        let crops: Vec<RgbImage> = boxes.iter().map(|(q, _)| work.crop_quad(q)).collect();
         let read = self.read(&crops)?;
-        for q in &mut quads {
-            for c in q.iter_mut() {
-                c[1] = (c[1] - pad as f32).max(0.0);
-            }
-        }
-        Ok(quads
+        Ok(boxes
             .into_iter()
             .zip(read)
             .filter(|(_, (text, conf))| *conf >= min_confidence && !text.trim().is_empty())
-            .map(|(mut quad, (text, confidence))| {
-                for c in &mut quad {
-                    c[0] *= back;
-                    c[1] *= back;
-                }
-                TextLine {
-                    text: text.trim().to_string(),
-                    confidence,
-                    quad,
-                }
+            .map(|((_, quad), (text, confidence))| TextLine {
+                text: text.trim().to_string(),
+                confidence,
+                quad,
             })
             .collect())
     }

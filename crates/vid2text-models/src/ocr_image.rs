@@ -611,57 +611,129 @@ impl Thumbnail {
     pub fn same_picture(&self, other: &Thumbnail) -> bool {
         self.changed_cells(other, 6) == 0
     }
-}
 
-/// The print of a caption band crop: for each cell of a fine grid along the band, the share of
-/// its pixels that are bright (caption text is white or yellow with a dark outline; dark text
-/// sits on a light box, whose bright share its characters change). Captions that change move
-/// those shares in the cells of the characters that changed by far more than compression noise
-/// does; a moving picture behind the same caption moves them little, unless it is itself bright
-/// there (then the crop is read again: a cost, not an error). Dark scenes do not count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BandPrint {
-    cells: Vec<u8>,
-}
-
-const PRINT_W: usize = 64;
-const PRINT_H: usize = 4;
-
-impl BandPrint {
-    pub fn of(img: &RgbImage) -> BandPrint {
-        let mut ink = vec![0u32; PRINT_W * PRINT_H];
-        let mut count = vec![0u32; PRINT_W * PRINT_H];
-        for y in 0..img.height {
-            let cy = y * PRINT_H / img.height;
-            for x in 0..img.width {
-                let cx = x * PRINT_W / img.width;
-                let i = (y * img.width + x) * 3;
-                let luma = (img.data[i] as u32 * 299
-                    + img.data[i + 1] as u32 * 587
-                    + img.data[i + 2] as u32 * 114)
-                    / 1000;
-                let cell = cy * PRINT_W + cx;
-                count[cell] += 1;
-                if luma >= 190 {
-                    ink[cell] += 1;
-                }
-            }
-        }
-        BandPrint {
-            cells: ink
-                .iter()
-                .zip(&count)
-                .map(|(&k, &n)| (k * 255).checked_div(n).unwrap_or(0) as u8)
-                .collect(),
-        }
-    }
-
-    /// The same caption: no cell's share moved by more than 6 % (16 of 255).
-    pub fn same_text(&self, other: &BandPrint) -> bool {
+    /// [`Self::same_picture`] outside the horizontal strip from `y0` to `y1` (fractions of the
+    /// height): a caption band changing while the rest of the picture stands still.
+    pub fn same_picture_outside(&self, other: &Thumbnail, y0: f64, y1: f64) -> bool {
+        let rows = |y: f64| (y.clamp(0.0, 1.0) * THUMB_H as f64) as usize;
+        let (from, to) = (rows(y0), (rows(y1) + 1).min(THUMB_H));
         self.cells
             .iter()
             .zip(&other.cells)
-            .all(|(a, b)| a.abs_diff(*b) <= 16)
+            .enumerate()
+            .filter(|(i, _)| !(from..to).contains(&(i / THUMB_W)))
+            .all(|(_, (a, b))| a.abs_diff(*b) <= 6)
+    }
+}
+
+/// The print of a caption band crop, to tell whether its caption changed without running OCR:
+/// for each cell of a 64 x 8 grid along the band, the share of its pixels that are caption ink.
+///
+/// Caption text is bright (white, yellow) with a dark outline, so ink is a bright pixel with a
+/// dark one two pixels away across or up and down: the strokes of the letters more than a bright
+/// sky behind them. Captions without an outline leave almost no such ink; then the share of
+/// bright pixels is compared instead (dark text on a light box changes it too), at the cost of
+/// reading again when the picture behind changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandPrint {
+    outlined: Vec<u8>,
+    bright: Vec<u8>,
+}
+
+/// Columns and rows of a [`BandPrint`]'s grid.
+pub const PRINT_W: usize = 64;
+pub const PRINT_H: usize = 8;
+
+impl BandPrint {
+    pub fn of(img: &RgbImage) -> BandPrint {
+        let (w, h) = (img.width, img.height);
+        let luma: Vec<u8> = img
+            .data
+            .chunks_exact(3)
+            .map(|p| ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114) / 1000) as u8)
+            .collect();
+        let dark = |x: usize, y: usize| luma[y * w + x] <= 80;
+        let mut outlined = vec![0u32; PRINT_W * PRINT_H];
+        let mut bright = vec![0u32; PRINT_W * PRINT_H];
+        let mut count = vec![0u32; PRINT_W * PRINT_H];
+        for y in 0..h {
+            let cy = y * PRINT_H / h.max(1);
+            for x in 0..w {
+                let cell = cy * PRINT_W + x * PRINT_W / w.max(1);
+                count[cell] += 1;
+                if luma[y * w + x] < 200 {
+                    continue;
+                }
+                bright[cell] += 1;
+                let edge = (x >= 2 && dark(x - 2, y))
+                    || (x + 2 < w && dark(x + 2, y))
+                    || (y >= 2 && dark(x, y - 2))
+                    || (y + 2 < h && dark(x, y + 2));
+                if edge {
+                    outlined[cell] += 1;
+                }
+            }
+        }
+        let share = |v: &[u32]| -> Vec<u8> {
+            v.iter()
+                .zip(&count)
+                .map(|(&k, &n)| (k * 255).checked_div(n).unwrap_or(0) as u8)
+                .collect()
+        };
+        BandPrint {
+            outlined: share(&outlined),
+            bright: share(&bright),
+        }
+    }
+
+    /// The same caption as on `read`, the last crop read, whose lines covered the grid cells
+    /// marked in `text` (row-major, [`PRINT_W`] x [`PRINT_H`]): fewer than a tenth of those cells
+    /// saw their share of ink move by more than 10 % (24 of 255), and elsewhere no cell gained
+    /// ink as dense as text. (A caption that differs from the last by one character in twenty
+    /// can pass for it: consecutive captions rarely do.)
+    /// Outlined ink is compared where the last caption had an outline, bright pixels where it had
+    /// none. The picture moving around a caption, outside its letters, is not a new caption.
+    pub fn same_caption(&self, read: &BandPrint, text: &[bool]) -> bool {
+        let inside: Vec<usize> = (0..text.len()).filter(|&i| text[i]).collect();
+        let outline_mean = match inside.len() {
+            0 => 0,
+            n => {
+                inside
+                    .iter()
+                    .map(|&i| read.outlined[i] as usize)
+                    .sum::<usize>()
+                    / n
+            }
+        };
+        let ink = |p: &BandPrint, i: usize| match outline_mean >= 10 {
+            true => p.outlined[i],
+            false => p.bright[i],
+        };
+        // Measured on captioned video over a moving picture: a new caption moves 13-66 % of
+        // the old one's cells by more than 24, the picture behind the same caption 0-6 %.
+        let moved = inside
+            .iter()
+            .filter(|&&i| ink(self, i).abs_diff(ink(read, i)) > 24)
+            .count();
+        let kept = inside.is_empty() || (moved as f64) < 0.1 * inside.len() as f64;
+        let no_new = (0..self.outlined.len())
+            .filter(|&i| !text.get(i).copied().unwrap_or(false))
+            .all(|i| {
+                !(self.outlined[i] > 40 && self.outlined[i] > read.outlined[i].saturating_add(24))
+            });
+        kept && no_new
+    }
+
+    /// The grid cells (row-major) that a box covers, its sides in fractions of the crop.
+    pub fn cells(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<usize> {
+        let at = |v: f64, n: usize| ((v.clamp(0.0, 1.0) * n as f64) as usize).min(n - 1);
+        let mut out = Vec::new();
+        for row in at(y0, PRINT_H)..=at(y1, PRINT_H) {
+            for col in at(x0, PRINT_W)..=at(x1, PRINT_W) {
+                out.push(row * PRINT_W + col);
+            }
+        }
+        out
     }
 }
 

@@ -324,6 +324,48 @@ fn mandarin_portrait_captions() {
     );
 }
 
+/// Bilingual captions, a Chinese line over its English translation: two lines, each with its
+/// language; the Chinese one stands in for the speech, the English one stands apart.
+#[test]
+fn bilingual_captions_are_two_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        Line(0.5, 3.2, "我认为跑步最重要的就是\\NI think that in running"),
+        Line(
+            3.2,
+            6.0,
+            "给我带来了身体健康\\Nthe main thing is good health",
+        ),
+    ];
+    let pic = Picture {
+        width: 1280,
+        height: 720,
+        font: "WenQuanYi Zen Hei",
+        size: 40,
+        margin_v: 30,
+        overlay: None,
+    };
+    let clips = [Clip("speech/zh/paddlespeech-zh.wav", 0.5)];
+    let video = captioned(dir.path(), "bi", &pic, &clips, &lines, 7.0);
+    let d = run_one(&video, &dir.path().join("out"), &["--asr-model", "base"]);
+    let caps = captions(&d);
+    let lang = |l: &str| -> Vec<_> { caps.iter().filter(|c| c.3.as_deref() == Some(l)).collect() };
+    let (zh, en) = (lang("zh"), lang("en"));
+    assert_eq!((zh.len(), en.len()), (2, 2), "{caps:?}");
+    assert!(squash(&zh[1].2).contains("身体健康"), "{caps:?}");
+    assert!(en[1].2.contains("good health"), "{caps:?}");
+    assert!(
+        zh[0].0 == en[0].0 && zh[1].0 == en[1].0,
+        "rows of one caption: {caps:?}"
+    );
+    let text = d["text"].as_str().unwrap();
+    assert_eq!(text.matches("身体健康").count(), 1, "{text}");
+    assert!(
+        text.contains("<caption>\nI think that in running"),
+        "{text}"
+    );
+}
+
 /// English captions over Mandarin speech (a translation): both stay, the captions marked.
 #[test]
 fn a_translation_keeps_speech_and_captions() {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use vid2text_core::doc::{AudioInfo, Document, PipelineInfo, Stats};
-use vid2text_core::fusion::{fuse, plain_chars};
+use vid2text_core::fusion::{fuse, plain_units};
 use vid2text_core::render::{self, TextFormat};
 use vid2text_core::round;
 use vid2text_models::whisper::Transcript;
@@ -36,7 +36,7 @@ pub fn assemble(
         &speech,
         &visual.captions,
         &visual.subtitles,
-        &fusion_chars,
+        &fusion_units,
     );
     let mut parts = fusion.parts;
     if config.text_format.screen {
@@ -98,16 +98,16 @@ pub fn assemble(
 }
 
 /// Texts as fusion compares them: Traditional Chinese as Simplified (Whisper writes Mandarin in
-/// either; captions are mostly Simplified), then letters and digits in lower case.
-fn fusion_chars(text: &str) -> Vec<char> {
+/// either; captions are mostly Simplified), then words and CJK characters in lower case.
+fn fusion_units(text: &str) -> Vec<String> {
     static T2S: std::sync::OnceLock<Option<ferrous_opencc::OpenCC>> = std::sync::OnceLock::new();
     let t2s = T2S.get_or_init(|| {
         ferrous_opencc::OpenCC::from_config(ferrous_opencc::config::BuiltinConfig::T2s).ok()
     });
     let has_han = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
     match t2s {
-        Some(t2s) if has_han => plain_chars(&t2s.convert(text)),
-        _ => plain_chars(text),
+        Some(t2s) if has_han => plain_units(&t2s.convert(text)),
+        _ => plain_units(text),
     }
 }
 
@@ -234,7 +234,7 @@ mod tests {
         Next slide.
         ");
         assert_eq!(doc.stats.words, 8);
-        assert_eq!(doc.stats.caption_agreement, Some(0.36)); // 9 of 25 characters
+        assert_eq!(doc.stats.caption_agreement, Some(0.333)); // 2 of 6 words
         assert_eq!(doc.speech[1].caption_agreement, Some(1.0));
         assert_eq!(
             (doc.id.as_str(), doc.source.as_str()),

@@ -62,10 +62,16 @@ fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
         interval = o.interval_s.max(0.05) - 0.5 / o.sample_fps,
         scene = o.scene_threshold,
     );
+    frame_pipe_args(input, o.max_duration_s, &filter)
+}
+
+/// FFmpeg's arguments to run the first video stream (not cover art) through `filter` and write
+/// its frames as PPM images to stdout, with `showinfo`'s lines (frame times) on stderr.
+fn frame_pipe_args(input: &str, max_duration_s: Option<f64>, filter: &str) -> Vec<String> {
     ffmpeg_args(
         &["-nostats", "-loglevel", "info", "-threads", "1"],
         input,
-        o.max_duration_s,
+        max_duration_s,
         &[
             "-map",
             "0:V:0",
@@ -73,7 +79,7 @@ fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
             "-sn",
             "-dn",
             "-vf",
-            &filter,
+            filter,
             "-fps_mode",
             "passthrough",
             "-f",
@@ -112,29 +118,7 @@ fn band_args(input: &str, o: &BandOptions) -> Vec<String> {
         y0 = o.y0.clamp(0.0, 0.99),
         w = o.max_width.max(32),
     );
-    ffmpeg_args(
-        &["-nostats", "-loglevel", "info", "-threads", "1"],
-        input,
-        o.max_duration_s,
-        &[
-            "-map",
-            "0:V:0",
-            "-an",
-            "-sn",
-            "-dn",
-            "-vf",
-            &filter,
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "image2pipe",
-            "-c:v",
-            "ppm",
-            "-pix_fmt",
-            "rgb24",
-            "pipe:1",
-        ],
-    )
+    frame_pipe_args(input, o.max_duration_s, &filter)
 }
 
 /// The `pts_time` of a `showinfo` frame line.

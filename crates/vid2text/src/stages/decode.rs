@@ -163,26 +163,19 @@ impl Decoder {
             truncated_s,
         });
         let uri = header.input.uri.clone();
-        if !has_audio {
-            send(
-                tx,
-                Audio::Begin {
-                    key,
-                    header,
-                    visual: *sent_visual,
-                },
-            )?;
-            return send(tx, Audio::End(key));
-        }
-        let first = self.first_pass(&uri, &target, audio_s)?;
-        send(
-            tx,
-            Audio::Begin {
-                key,
-                header,
-                visual: *sent_visual,
-            },
-        )?;
+        let first = match has_audio {
+            true => Some(self.first_pass(&uri, &target, audio_s)?),
+            false => None,
+        };
+        let begin = Audio::Begin {
+            key,
+            header,
+            visual: *sent_visual,
+        };
+        send(tx, begin)?;
+        let Some(first) = first else {
+            return send(tx, Audio::End(key)); // no audio: a document without speech
+        };
         match first.kept {
             Some(audio) => {
                 for plan in first.plans {

@@ -28,6 +28,20 @@ struct Picture {
     overlay: Option<String>,
 }
 
+impl Picture {
+    /// White captions, centred `margin_v` pixels above the bottom edge.
+    fn new(width: u32, height: u32, font: &'static str, size: u32, margin_v: u32) -> Self {
+        Picture {
+            width,
+            height,
+            font,
+            size,
+            margin_v,
+            overlay: None,
+        }
+    }
+}
+
 fn ass_time(t: f64) -> String {
     let cs = (t * 100.0).round() as u64;
     format!(
@@ -171,6 +185,20 @@ fn read_as<'c>(
         .collect()
 }
 
+/// Each burnt line is one caption span, starting within 0.5 s of when it was shown, in `lang`.
+fn each_line_read_once(caps: &[(f64, f64, String, Option<String>)], lines: &[Line], lang: &str) {
+    for Line(start, _, text) in lines {
+        let hits = read_as(caps, text);
+        assert_eq!(hits.len(), 1, "{text}: {caps:?}");
+        let at = hits[0].0;
+        assert!(
+            (at - start).abs() <= 0.5,
+            "{text} starts at {at}, shown at {start}"
+        );
+        assert_eq!(hits[0].3.as_deref(), Some(lang), "{text}");
+    }
+}
+
 /// English speech (JFK) captioned over a moving picture with a channel name in a corner and one
 /// caption shown for only 0.7 s: every line is read once, within 0.5 s of its time; the text
 /// says the speech once; the watermark is not in it.
@@ -204,16 +232,7 @@ fn english_captions_are_read_and_said_once() {
     );
     let d = run_one(&video, &dir.path().join("out"), &["--asr-model", "tiny.en"]);
     let caps = captions(&d);
-    for Line(start, _, text) in &lines {
-        let hits = read_as(&caps, text);
-        assert_eq!(hits.len(), 1, "{text}: {caps:?}");
-        assert!(
-            (hits[0].0 - start).abs() <= 0.5,
-            "{text} starts at {}, shown at {start}",
-            hits[0].0
-        );
-        assert_eq!(hits[0].3.as_deref(), Some("en"), "{text}");
-    }
+    each_line_read_once(&caps, &lines, "en");
     let band = d["stats"]["caption_band"]
         .as_array()
         .expect("a caption band");
@@ -280,27 +299,11 @@ fn mandarin_portrait_captions() {
         Clip("speech/zh/paddlespeech-zh.wav", 7.0),
         Clip("speech/zh/yeyupiaoling-test.wav", 13.0),
     ];
-    let pic = Picture {
-        width: 720,
-        height: 1280,
-        font: "WenQuanYi Zen Hei",
-        size: 40,
-        margin_v: 384,
-        overlay: None,
-    };
+    let pic = Picture::new(720, 1280, "WenQuanYi Zen Hei", 40, 384);
     let video = captioned(dir.path(), "zh", &pic, &clips, &lines, 22.0);
     let d = run_one(&video, &dir.path().join("out"), &["--asr-model", "base"]);
     let caps = captions(&d);
-    for Line(start, _, text) in &lines {
-        let hits = read_as(&caps, text);
-        assert_eq!(hits.len(), 1, "{text}: {caps:?}");
-        assert!(
-            (hits[0].0 - start).abs() <= 0.5,
-            "{text} starts at {}",
-            hits[0].0
-        );
-        assert_eq!(hits[0].3.as_deref(), Some("zh"), "{text}");
-    }
+    each_line_read_once(&caps, &lines, "zh");
     let band: Vec<f64> = d["stats"]["caption_band"]
         .as_array()
         .unwrap()
@@ -337,14 +340,7 @@ fn bilingual_captions_are_two_lines() {
             "给我带来了身体健康\\Nthe main thing is good health",
         ),
     ];
-    let pic = Picture {
-        width: 1280,
-        height: 720,
-        font: "WenQuanYi Zen Hei",
-        size: 40,
-        margin_v: 30,
-        overlay: None,
-    };
+    let pic = Picture::new(1280, 720, "WenQuanYi Zen Hei", 40, 30);
     let clips = [Clip("speech/zh/paddlespeech-zh.wav", 0.5)];
     let video = captioned(dir.path(), "bi", &pic, &clips, &lines, 7.0);
     let d = run_one(&video, &dir.path().join("out"), &["--asr-model", "base"]);
@@ -374,14 +370,7 @@ fn a_translation_keeps_speech_and_captions() {
         Line(0.5, 3.0, "I think the most important thing about running"),
         Line(3.0, 6.0, "is that it brings me good health."),
     ];
-    let pic = Picture {
-        width: 1280,
-        height: 720,
-        font: "DejaVu Sans",
-        size: 40,
-        margin_v: 40,
-        overlay: None,
-    };
+    let pic = Picture::new(1280, 720, "DejaVu Sans", 40, 40);
     let video = captioned(
         dir.path(),
         "tr",

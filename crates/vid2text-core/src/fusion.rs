@@ -207,6 +207,26 @@ pub fn fuse<'a>(
     cues: &'a [SubtitleCue],
     normalise: Normalise,
 ) -> Fusion<'a> {
+    // Nothing written to fuse with (most inputs): the speech as it is, without normalising it
+    // (the caller's normaliser converts Chinese script: work for nothing here).
+    if captions.is_empty() && cues.is_empty() {
+        let mut said: Vec<(f64, f64, &str)> = match format.speech {
+            true => speech
+                .iter()
+                .map(|s| (s.start, s.end, s.text.as_str()))
+                .collect(),
+            false => Vec::new(),
+        };
+        said.sort_by(|a, b| a.0.total_cmp(&b.0));
+        return Fusion {
+            parts: TextParts {
+                said,
+                ..TextParts::default()
+            },
+            agreement: vec![None; speech.len()],
+            document: None,
+        };
+    }
     let said: Vec<Vec<String>> = speech.iter().map(|s| normalise(&s.text)).collect();
     let spoken: Vec<(f64, f64, &[String])> = speech
         .iter()

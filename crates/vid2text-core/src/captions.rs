@@ -156,6 +156,12 @@ impl BandFinder {
         }
     }
 
+    /// Whether a caption-like line (centred, low, with letters) has been seen: the video
+    /// probably has captions, and its band is being looked for.
+    pub fn seen_caption_like(&self) -> bool {
+        !self.sightings.is_empty()
+    }
+
     /// The band, once the lines seen so far make one.
     pub fn band(&self) -> Option<CaptionBand> {
         self.band
@@ -368,7 +374,13 @@ mod tests {
     fn captions_changing_low_in_the_frame_make_a_band() {
         let mut f = BandFinder::new(1280, 720);
         let line = region(0.3, 0.86, 0.7, 0.92);
+        f.observe(0.0, &[("TITLE", region(0.3, 0.1, 0.7, 0.15))]);
+        assert!(
+            !f.seen_caption_like(),
+            "a title high up is not caption-like"
+        );
         f.observe(0.0, &[("这句话当时也是红遍网络", line)]);
+        assert!(f.seen_caption_like());
         assert_eq!(f.band(), None, "one caption is not yet a band");
         f.observe(2.0, &[("被各种段子模仿", region(0.35, 0.861, 0.65, 0.921))]);
         let band = f.band().expect("a band");

@@ -165,8 +165,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5.0, value_name = "FPS")]
     pub caption_fps: f64,
 
-    /// Inputs whose keyframes are read in parallel (each worker runs FFmpeg and OCR).
-    #[arg(long, default_value_t = 1)]
+    /// Inputs whose keyframes are read in parallel (each worker runs FFmpeg and OCR; 0 = half
+    /// the cores, at least 2, on CPU; every core with --device cuda, where OCR has the CPU).
+    #[arg(long, default_value_t = 0)]
     pub ocr_workers: usize,
 
     /// ONNX Runtime threads per OCR worker.

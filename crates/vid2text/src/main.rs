@@ -19,8 +19,8 @@ use crate::cli::{CatArgs, Cli, Command, ModelsArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Run(_)) {
-        tune::reexec_with_hugepages();
+    if let Command::Run(args) = &cli.command {
+        tune::reexec_with_hugepages(!args.no_ocr);
     }
     let result = match cli.command {
         Command::Run(args) => run(*args),

@@ -7,12 +7,14 @@ mod cli;
 mod pipeline;
 mod settings;
 mod stages;
+mod stop;
 mod summary;
 mod tune;
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{CatArgs, Cli, Command, ModelsArgs};
@@ -46,12 +48,19 @@ fn main() -> ExitCode {
 fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
     let settings = settings::Settings::from_args(args)?;
     let (json, quiet) = (settings.json, settings.quiet);
+    stop::install().context("cannot install the SIGTERM and SIGINT handlers")?;
     let summary = pipeline::run(settings)?;
-    if !quiet {
+    if !quiet || summary.stopped.is_some() {
         eprintln!("vid2text: {}", summary.line());
     }
     if json {
         println!("{}", serde_json::to_string(&summary)?);
+    }
+    if let Some(sig) = stop::signal() {
+        // 128 + the signal, as a shell reports a process the signal ended. At once: stages may
+        // still be inside the engines, whose static destructors must not run under them.
+        let _ = std::io::stdout().flush();
+        stop::exit(128 + sig);
     }
     Ok(if summary.any_failed() {
         ExitCode::from(1)

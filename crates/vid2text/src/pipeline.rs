@@ -56,6 +56,9 @@ pub fn run(settings: Settings) -> Result<Summary> {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     threads.push(spawn("feeder", move || {
         for (n, input) in todo.into_iter().enumerate() {
+            if crate::stop::requested() {
+                break; // no new inputs after a stop
+            }
             let job = DecodeJob {
                 key: InputKey(n as u64),
                 input,
@@ -77,11 +80,17 @@ pub fn run(settings: Settings) -> Result<Summary> {
     }
     // Each stage's channel closes when the last of its senders is gone.
     drop((job_rx, audio_tx, visual_tx, visual_rx, seen_tx));
-    stages.asr.run(audio_rx, asr_tx);
-    for t in threads {
-        let _ = t.join();
+    let asr = stages.asr;
+    threads.push(spawn("asr", move || asr.run(audio_rx, asr_tx)));
+    // The writer ends last on a normal run, first on a stop: then the other stages are not
+    // waited for (a generate call in flight can take long; the process exits without it).
+    let written = writer.join().expect("writer thread");
+    if crate::stop::signal().is_none() {
+        for t in threads {
+            let _ = t.join();
+        }
     }
-    let written = writer.join().expect("writer thread").with_context(|| {
+    let written = written.with_context(|| {
         format!(
             "stopped: cannot write to {}; what was committed before is intact; free space or make it \
              writable, then rerun the same command to finish the job",
@@ -96,6 +105,12 @@ pub fn run(settings: Settings) -> Result<Summary> {
     summary.keyframes = written.keyframes;
     summary.ocr_frames = written.ocr_frames;
     summary.visual_s = round(written.visual_s, 3);
+    if let Some(sig) = crate::stop::signal() {
+        summary.stopped = Some(crate::stop::signal_name(sig).to_string());
+        // Every input of the job not committed, now or before, is left for the rerun.
+        let done = summary.skipped + summary.documents + summary.failed;
+        summary.left_for_rerun = Some(summary.inputs.saturating_sub(done));
+    }
     summary.wall_s = started.elapsed().as_secs_f64();
     summary.peak_rss_mib = peak_rss_mib();
     Ok(summary)

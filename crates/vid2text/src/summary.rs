@@ -26,6 +26,12 @@ pub struct Summary {
     /// Peak resident memory of the process (VmHWM), MiB.
     pub peak_rss_mib: f64,
     pub output: String,
+    /// The signal that stopped the run early (`SIGTERM`, `SIGINT`); absent when it finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Inputs left for the rerun by the stop: in flight when it came, or failed after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_for_rerun: Option<usize>,
 }
 
 impl Summary {
@@ -43,6 +49,11 @@ impl Summary {
             s += &format!(
                 ", {} already committed ({} as failures)",
                 self.skipped, self.failed_before
+            );
+        }
+        if let Some(sig) = &self.stopped {
+            s = format!(
+                "stopped by {sig}: {s}; the rest left for the rerun (run the same command again)"
             );
         }
         s += &format!(

@@ -107,6 +107,9 @@ impl Decoder {
     /// Decodes every input that comes until the channel closes or a stage downstream is gone.
     pub fn run(mut self, rx: Receiver<DecodeJob>, tx: Sender<Audio>, visual: Sender<VisualJob>) {
         for job in rx {
+            if crate::stop::requested() {
+                break; // the rest is left for the rerun
+            }
             let key = job.key;
             let mut sent_visual = false;
             let stop = match self.decode(job, &tx, &visual, &mut sent_visual) {
@@ -331,5 +334,8 @@ fn window(key: InputKey, plan: WindowPlan, audio: Vec<f32>) -> Audio {
 }
 
 fn send(tx: &Sender<Audio>, msg: Audio) -> Result<(), Stop> {
+    if crate::stop::requested() {
+        return Err(Stop::Gone); // an input in flight at a stop is left for the rerun
+    }
     tx.send(msg).map_err(|_| Stop::Gone)
 }

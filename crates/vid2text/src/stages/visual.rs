@@ -104,6 +104,9 @@ impl Reader {
     /// Reads every input that comes until the channel closes or the writer is gone.
     pub fn run(mut self, rx: Receiver<VisualJob>, tx: Sender<VisualDone>) {
         for job in rx {
+            if crate::stop::requested() {
+                break; // the rest is left for the rerun
+            }
             let began = Instant::now();
             let result = self.read(&job);
             let done = VisualDone {

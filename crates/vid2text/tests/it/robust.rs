@@ -231,6 +231,161 @@ fn disk_full_stops_cleanly_and_a_rerun_completes() {
     assert_parts_complete(&out);
 }
 
+/// Sends `sig` to a child process.
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+/// Waits until `dir` holds at least `n` files (sidecars are written as each input finishes,
+/// before it is committed), or panics after `limit`.
+fn wait_for_files(dir: &Path, n: usize, limit: Duration, child: &mut std::process::Child) {
+    let began = Instant::now();
+    loop {
+        let have = std::fs::read_dir(dir).map_or(0, |d| d.count());
+        if have >= n {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before {n} inputs finished"
+        );
+        assert!(began.elapsed() < limit, "{have} of {n} inputs finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `n` short inputs with distinct bytes (so distinct document ids and sidecar names): real
+/// speech, each with its own metadata.
+fn distinct_clips(dir: &Path, n: usize) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let sources = [
+        data_str("speech/en/misc/sr-english.wav"),
+        data_str("speech/en/librivox-pocketsphinx/ss01-0880.wav"),
+    ];
+    (0..n)
+        .map(|i| {
+            let p = dir.join(format!("clip{i:02}.wav")).display().to_string();
+            let comment = format!("comment=clip {i}");
+            ffmpeg(&[
+                "-i",
+                &sources[i % 2],
+                "-c",
+                "copy",
+                "-metadata",
+                &comment,
+                &p,
+            ]);
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_commits_what_is_finished_and_the_rerun_does_the_rest_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = distinct_clips(&tmp.path().join("in"), 60);
+    let out = tmp.path().join("out");
+    // Nothing would be committed before the end: 100 documents or 60 s per part.
+    let extra = ["--commit-every", "100", "--subtitles", "srt"];
+    let mut child = spawn_run(&inputs, &out, &extra);
+    wait_for_files(
+        &out.join("subtitles"),
+        3,
+        Duration::from_secs(120),
+        &mut child,
+    );
+    let finished_before = std::fs::read_dir(out.join("subtitles")).unwrap().count();
+    let sent = Instant::now();
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        took < Duration::from_secs(10),
+        "exited {took:?} after SIGTERM"
+    );
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    assert_parts_complete(&out);
+    let committed = sources(&out);
+    assert!(
+        committed.len() >= finished_before,
+        "{finished_before} inputs had finished, {} committed: {stderr}",
+        committed.len()
+    );
+    assert!(
+        committed.len() < inputs.len(),
+        "the run was not stopped early"
+    );
+    assert!(committed.values().all(|&n| n == 1));
+    assert!(
+        failures(&out).is_empty(),
+        "a stop records no failure: {:?}",
+        failures(&out)
+    );
+    assert!(
+        !out.join("shards/00000.done").exists(),
+        "a stopped shard is not done"
+    );
+    // The rerun does the rest, each input once.
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let r = run(
+        &args,
+        &out,
+        &["--asr-model", "tiny.en", "--beam-size", "1", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(summary["skipped"], committed.len());
+    assert_eq!(summary["documents"], inputs.len() - committed.len());
+    let all = sources(&out);
+    assert_eq!(all.len(), inputs.len());
+    assert!(
+        all.values().all(|&n| n == 1),
+        "a document was committed twice"
+    );
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_loses_nothing_committed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = distinct_clips(&tmp.path().join("in"), 60);
+    let out = tmp.path().join("out");
+    let mut child = spawn_run(
+        &inputs,
+        &out,
+        &["--commit-every", "1", "--subtitles", "srt"],
+    );
+    wait_for_files(
+        &out.join("subtitles"),
+        2,
+        Duration::from_secs(120),
+        &mut child,
+    );
+    signal(&child, "INT");
+    signal(&child, "INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_parts_complete(&out);
+    let committed = sources(&out);
+    assert!(committed.values().all(|&n| n == 1));
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let r = run(&args, &out, &["--asr-model", "tiny.en", "--beam-size", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let all = sources(&out);
+    assert_eq!(all.len(), inputs.len());
+    assert!(
+        all.values().all(|&n| n == 1),
+        "a document was committed twice"
+    );
+}
+
 #[test]
 fn a_second_run_on_the_same_output_is_refused_until_the_first_dies() {
     let tmp = tempfile::tempdir().unwrap();

@@ -84,6 +84,23 @@ impl Writer {
         let mut join: Join<InputKey, AsrDone, VisualDone> = Join::default();
         let (mut asr, mut visual) = (Some(asr), Some(visual));
         while asr.is_some() || visual.is_some() {
+            if crate::stop::requested() {
+                // What is finished is committed; inputs half done are left for the rerun.
+                let seen: Vec<VisualDone> = visual.iter().flat_map(|v| v.try_iter()).collect();
+                let heard: Vec<AsrDone> = asr.iter().flat_map(|a| a.try_iter()).collect();
+                for v in seen {
+                    if let Some((done, v)) = join.right(v.key, v) {
+                        self.finish(done, v)?;
+                    }
+                }
+                for done in heard {
+                    let (key, has_visual) = (done.key, done.visual);
+                    if let Some((done, v)) = join.left(key, done, has_visual) {
+                        self.finish(done, v)?;
+                    }
+                }
+                return self.stop();
+            }
             let (a, v) = (
                 asr.clone().unwrap_or_else(never),
                 visual.clone().unwrap_or_else(never),
@@ -160,6 +177,10 @@ impl Writer {
     }
 
     fn fail(&mut self, f: Failure) {
+        if crate::stop::requested() {
+            // Likely the signal's doing (FFmpeg children get it too): left for the rerun.
+            return;
+        }
         self.written.failed += 1;
         // Failures are always named on stderr, above the progress bar when there is one.
         self.progress.suspend(|| eprintln!("vid2text: {f}"));
@@ -208,6 +229,12 @@ impl Writer {
         self.failures.clear();
         self.last_commit = Instant::now();
         Ok(())
+    }
+
+    /// A stop on a signal: what is finished is committed; the shard is not marked done.
+    fn stop(mut self) -> Result<Written> {
+        self.commit()?;
+        Ok(self.written)
     }
 
     /// The last commit, the failure records compacted after a retry, and the shard's done

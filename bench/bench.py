@@ -1,6 +1,6 @@
 """vid2text vs faster-whisper, side by side on the same inputs in the same run; and OCR.
 
-    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr|captions]
+    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr|captions|short]
                  [--also "LABEL=PATH"]...
 
 `--also` adds a row for another vid2text binary (another build of the engine, an older commit),
@@ -31,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 import captions
+import short
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("VID2TEXT_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -134,9 +135,9 @@ def timed(cmd: list, env=None) -> tuple:
     return p.stdout, float(wall), float(user) + float(sys_), float(rss) / 1024
 
 
-def run_ours(binary, model_dir, files, beam, threads, ocr=False):
+def run_ours(binary, model_dir, files, beam, threads, ocr=False, more=()):
     with tempfile.TemporaryDirectory() as out:
-        extra = [] if ocr else ["--no-ocr"]
+        extra = ([] if ocr else ["--no-ocr"]) + list(more)
         _, wall, cpu, rss = timed([binary, "run", "-q", *files, "-o", out, "--asr-model", model_dir,
                                    "--beam-size", beam, "--threads", threads, "--text-format", "speech", *extra])
         texts = {}
@@ -192,9 +193,9 @@ def ocr_table(binary: str, rounds: int) -> None:
     print(f"| all | {media:.1f} | {frames} | {read} | {100 * (frames - read) / frames:.0f} % | {t:.2f} | {frames / t:.1f} | {media / t:.1f} |")
 
 
-def run_fw(python, model_dir, files, beam, threads, mode):
+def run_fw(python, model_dir, files, beam, threads, mode, extra=()):
     stdout, wall, cpu, rss = timed([python, REPO / "bench/fw_run.py", "--model", model_dir, "--mode", mode,
-                                    "--beam", beam, "--threads", threads, *files])
+                                    "--beam", beam, "--threads", threads, *extra, *files])
     return json.loads(stdout), wall, cpu, rss
 
 
@@ -218,7 +219,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--binary", default=str(REPO / "target/release/vid2text"))
     ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
-    ap.add_argument("--only", choices=["asr", "ocr", "captions"], help="one of the tables")
+    ap.add_argument("--only", choices=["asr", "ocr", "captions", "short"], help="one of the tables")
     ap.add_argument("--captions-model", default="base",
                     help="Whisper model of the captions table (base: Mandarin needs a multilingual model)")
     ap.add_argument("--ocr-row", action="store_true", help="also time vid2text with OCR on in the ASR table")
@@ -233,6 +234,9 @@ def main() -> None:
         return
     models = Path(os.environ.get("VID2TEXT_MODELS", Path.home() / ".cache/vid2text/models"))
     model_dir = str(models / "whisper" / a.model)
+    if a.only == "short":
+        short_table(a, model_dir)
+        return
     refs = build_corpus(a.minutes * 60, 4)
     files = list(refs)
     media_s = sum(duration(f) for f in files)
@@ -269,6 +273,25 @@ def main() -> None:
     if a.only != "asr":
         ocr_table(a.binary, a.rounds)
         captions.table(a.binary, a.rounds, a.captions_model, a.threads, WORK, DATA)
+
+
+def short_table(a, model_dir: str) -> None:
+    misc = DATA / "speech/en/misc"
+    extra = [(misc / name, ref) for name, ref in
+             (l.split("\t")[:2] for l in (misc / "trans.tsv").read_text().splitlines() if l.strip())]
+    refs = short.corpus(WORK, clips() + extra)
+    files = list(refs)
+    media_s = sum(duration(f) for f in files)
+    tools = {
+        "vid2text (packed)": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads),
+        "vid2text --no-pack-inputs": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads,
+                                                            more=["--no-pack-inputs"]),
+        "faster-whisper sequential": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "seq",
+                                                         ["--no-condition"]),
+        "faster-whisper batched (8)": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "batched"),
+    }
+    for beam in [int(b) for b in a.beams.split(",")]:
+        short.table(tools, refs, a.rounds, media_s, wer, beam)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--compute-type", default="int8")
+    ap.add_argument("--no-condition", action="store_true",
+                    help="condition_on_previous_text=False (vid2text's default)")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args()
     model = WhisperModel(a.model, device="cpu", compute_type=a.compute_type, cpu_threads=a.threads)
     out = {}
     if a.mode == "seq":
         for f in a.files:
-            segments, _ = model.transcribe(f, beam_size=a.beam, vad_filter=True)
+            segments, _ = model.transcribe(f, beam_size=a.beam, vad_filter=True,
+                                           condition_on_previous_text=not a.no_condition)
             out[f] = " ".join(s.text.strip() for s in segments)
     else:
         pipe = BatchedInferencePipeline(model=model)

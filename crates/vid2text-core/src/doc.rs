@@ -40,7 +40,7 @@ pub struct Document {
     pub meta: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SpeechSegment {
     pub start: f64,
     pub end: f64,
@@ -122,6 +122,10 @@ pub struct Stats {
     /// a segment cut at the window's end, plus each temperature fallback.
     #[serde(default)]
     pub asr_passes: u64,
+    /// Of `asr_windows`, those decoded in one window with other inputs' short windows (packing);
+    /// the passes of such a window count for each of its inputs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub asr_packed_windows: u64,
     /// Probability of the detected language, when it was detected rather than given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language_probability: Option<f64>,

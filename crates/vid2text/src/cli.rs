@@ -70,6 +70,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub condition_on_previous_text: bool,
 
+    /// Do not pack the short speech windows of several inputs into one Whisper window (packing
+    /// saves encoder passes on short videos; see README, "Packing short inputs"). Off anyway
+    /// with --condition-on-previous-text.
+    #[arg(long)]
+    pub no_pack_inputs: bool,
+
     /// Skip voice activity detection: send all audio to Whisper (slower; silence may hallucinate).
     #[arg(long)]
     pub no_vad: bool,

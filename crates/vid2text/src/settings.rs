@@ -353,6 +353,7 @@ fn search_config(a: &RunArgs, models: &ModelPaths) -> Result<SearchConfig> {
         condition_on_previous_text: a.condition_on_previous_text,
         language,
         max_kept_pause_s: a.max_kept_pause,
+        pack_inputs: !a.no_pack_inputs,
         ..SearchConfig::default()
     };
     if a.no_temperature_fallback {
@@ -522,6 +523,7 @@ mod tests {
             },
             max_kept_pause_s: a.max_kept_pause,
             condition_on_previous_text: a.condition_on_previous_text,
+            pack_inputs: !a.no_pack_inputs,
             ..SearchConfig::default()
         };
         if a.no_temperature_fallback {

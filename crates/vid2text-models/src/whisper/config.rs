@@ -40,6 +40,19 @@ pub struct SearchConfig {
     /// Output still this repetitive after every fallback temperature is dropped (a decoding
     /// loop). Above Whisper's 2.4, which a sentence said twice already reaches.
     pub repetition_drop_threshold: f64,
+    /// Short windows of several inputs share one generate call (see the scheduler). Off with
+    /// conditioning on previous text. Written to the run's config only when off, so the
+    /// configuration of earlier outputs stays the same.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub pack_inputs: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for SearchConfig {
@@ -64,6 +77,7 @@ impl Default for SearchConfig {
             hallucination_no_speech_threshold: 0.5,
             hallucination_logprob_threshold: -0.5,
             repetition_drop_threshold: 3.0,
+            pack_inputs: true,
         }
     }
 }

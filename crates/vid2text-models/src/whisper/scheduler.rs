@@ -7,18 +7,64 @@
 //! push(key) ─► window(key) ... end(key) ─► next_batch() ─► [any thread: WhisperModel::run] ─► complete()
 //!                                                                           take_finished() ◄─┘
 //! ```
+//!
+//! **Packing.** Whisper's encoder always reads 30 s, so a 6 s clip pays for 30 s of encoder.
+//! Short windows of several inputs (at most [`PACK_MAX_PIECE_S`] each, their language known and
+//! the same, not started) are laid end to end in one window, [`PACK_GAP_S`] of silence between
+//! them, and decoded as one: a pack. Its segments go back to the input whose audio they lie on,
+//! on that input's own time line. A segment that reaches into two inputs' audio, or lies in a
+//! gap, cannot be given back safely: those inputs are decoded again on their own, as is an input
+//! that got no segment from its pack (a dropped pass may have taken its speech). A short window
+//! is kept back until its pack is full (the next candidate would not fit), until the decode
+//! stage has sent everything, or until the windows held reach the scheduler's memory bound. So
+//! which inputs share a window depends on the order their audio is ready; a packed input's text can differ from its text alone as much as beam search
+//! differs on other context (its times within 0.5 s in the tests). With conditioning on previous
+//! text, or `pack_inputs` off, nothing is packed and results do not depend on order.
 
 use std::collections::BTreeMap;
 
+use vid2text_core::{round, SAMPLE_RATE};
+
 use super::config::SearchConfig;
 use super::model::WhisperModel;
-use super::transcription::{Generated, Request, Transcript, Transcription};
+use super::transcription::{Generated, Request, Segment, Transcript, Transcription};
+use crate::mel::N_SAMPLES;
 use crate::Result;
+
+/// Longest window packed with others (seconds).
+pub const PACK_MAX_PIECE_S: f64 = 20.0;
+/// Silence between the inputs of a pack (seconds).
+pub const PACK_GAP_S: f64 = 1.0;
+/// A segment reaching this far (seconds) into a second input's audio crosses the boundary.
+const CROSSING_S: f64 = 0.5;
+/// A piece of a pack whose segments cover less than this share of it is decoded alone.
+const MIN_COVERED: f64 = 0.5;
+
+/// Where a request's result goes: an input's own window, or a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot<K> {
+    Input(K),
+    Pack(u64),
+}
+
+/// Short windows of several inputs decoded as one.
+struct Pack<K> {
+    job: Transcription,
+    pieces: Vec<Piece<K>>,
+}
+
+/// One input's window in a pack: where its samples start in the pack, and how many.
+struct Piece<K> {
+    key: K,
+    window: usize,
+    offset: usize,
+    len: usize,
+}
 
 /// Requests chosen for one generate call by [`AsrScheduler::next_batch`], each with the key of
 /// its input; self-contained, so it can run on any thread ([`WhisperModel::run`]).
 pub struct Batch<K> {
-    items: Vec<(K, Request)>,
+    items: Vec<(Slot<K>, Request)>,
     config: SearchConfig,
 }
 
@@ -57,6 +103,8 @@ impl WhisperModel {
 pub struct AsrScheduler<'m, K> {
     model: &'m WhisperModel,
     jobs: BTreeMap<K, Transcription>,
+    packs: BTreeMap<u64, Pack<K>>,
+    next_pack: u64,
     max_batch: usize,
 }
 
@@ -65,6 +113,8 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
         AsrScheduler {
             model,
             jobs: BTreeMap::new(),
+            packs: BTreeMap::new(),
+            next_pack: 0,
             max_batch: max_batch.max(1),
         }
     }
@@ -123,32 +173,25 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
     /// Chooses the next batch: up to `max_batch` pending windows (the earliest inputs' first),
     /// marked in flight until [`Self::complete`] takes its results. Requests of one batch share
     /// temperature, prompt length and length limit. None when no window is ready. Detects the
-    /// language of inputs that wait for it first.
-    pub fn next_batch(&mut self) -> Option<Batch<K>> {
+    /// language of inputs that wait for it first. `more_coming`: the decode stage will send
+    /// more windows (and there is room for them), so short windows wait for a full pack, even
+    /// while a replica waits: the audio that fills it is on its way, and a pack saves a whole
+    /// encoder pass per input; when it is false, partial packs go and single windows alone.
+    pub fn next_batch(&mut self, more_coming: bool) -> Option<Batch<K>> {
         self.detect_languages();
-        // Look further than one batch: the pending windows often mix temperatures, prompt
-        // lengths and limits. The largest group is served first; the others wait.
-        let look = self.max_batch * 4;
-        let vocab = self.model.vocab();
-        let mut requests: Vec<(K, Request)> = Vec::new();
-        for (&key, job) in self.jobs.iter_mut() {
-            let room = look.saturating_sub(requests.len());
-            if room == 0 {
-                break;
-            }
-            requests.extend(job.next_requests(vocab, room).into_iter().map(|r| (key, r)));
-        }
+        let held = self.form_packs(!more_coming);
+        let requests = self.requests(&held);
         let best = largest_group(&requests)?;
         let (mut group, rest): (Vec<_>, Vec<_>) = requests
             .into_iter()
             .partition(|(_, r)| r.batch_key() == best);
         let spill = group.split_off(group.len().min(self.max_batch));
-        for (key, req) in rest.iter().chain(&spill) {
-            self.jobs.get_mut(key).expect("a job").put_back(req);
+        for (slot, req) in rest.iter().chain(&spill) {
+            self.job_mut(*slot).expect("a job").put_back(req);
         }
-        let config = self.jobs[&group[0].0].config().clone();
-        for (key, req) in &mut group {
-            self.jobs[key].fill_audio(req);
+        let config = self.job(group[0].0).expect("a job").config().clone();
+        for (slot, req) in &mut group {
+            self.job(*slot).expect("a job").fill_audio(req);
         }
         Some(Batch {
             items: group,
@@ -156,26 +199,195 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
         })
     }
 
-    /// Gives a batch's results to their inputs (those no longer in flight are skipped). When the
-    /// engine failed, the batch's inputs fail with its message.
+    /// Requests of the packs, then of the inputs (windows in `held` kept back), up to a few
+    /// batches' worth: the pending windows often mix temperatures, prompt lengths and limits;
+    /// the largest group is served first, the others wait.
+    fn requests(&mut self, held: &BTreeMap<K, Vec<usize>>) -> Vec<(Slot<K>, Request)> {
+        let look = self.max_batch * 4;
+        let vocab = self.model.vocab();
+        let mut requests: Vec<(Slot<K>, Request)> = Vec::new();
+        for (&id, pack) in self.packs.iter_mut() {
+            let room = look.saturating_sub(requests.len());
+            let reqs = pack.job.next_requests(vocab, room, &[]);
+            requests.extend(reqs.into_iter().map(|r| (Slot::Pack(id), r)));
+        }
+        for (&key, job) in self.jobs.iter_mut() {
+            let room = look.saturating_sub(requests.len());
+            if room == 0 {
+                break;
+            }
+            let keep = held.get(&key).map_or(&[][..], Vec::as_slice);
+            let reqs = job.next_requests(vocab, room, keep);
+            requests.extend(reqs.into_iter().map(|r| (Slot::Input(key), r)));
+        }
+        requests
+    }
+
+    /// Lays short windows of the same language end to end into packs, in input order, as long
+    /// as each fills up (`flush`: the last, partial ones too). Returns the candidates left
+    /// over, kept back for a later pack (none when flushing).
+    fn form_packs(&mut self, flush: bool) -> BTreeMap<K, Vec<usize>> {
+        let max_piece = (PACK_MAX_PIECE_S * SAMPLE_RATE as f64) as usize;
+        let gap = (PACK_GAP_S * SAMPLE_RATE as f64) as usize;
+        // Candidates by language, in input order.
+        let mut by_language: BTreeMap<Vec<u32>, Vec<(K, usize, usize)>> = BTreeMap::new();
+        for (&key, job) in &self.jobs {
+            for i in job.pack_candidates(max_piece) {
+                let len = job.window_samples(i);
+                let sot = job.sot_sequence().to_vec();
+                by_language.entry(sot).or_default().push((key, i, len));
+            }
+        }
+        let mut held: BTreeMap<K, Vec<usize>> = BTreeMap::new();
+        for (_, candidates) in by_language {
+            let mut current: Vec<(K, usize, usize)> = Vec::new();
+            let mut used = 0usize;
+            for c in candidates {
+                let need = if current.is_empty() { c.2 } else { gap + c.2 };
+                if used + need > N_SAMPLES {
+                    self.seal(std::mem::take(&mut current));
+                    used = 0;
+                }
+                used += if current.is_empty() { c.2 } else { gap + c.2 };
+                current.push(c);
+            }
+            if flush {
+                self.seal(current);
+            } else {
+                for (key, i, _) in current {
+                    held.entry(key).or_default().push(i);
+                }
+            }
+        }
+        held
+    }
+
+    /// Makes a pack of `pieces` (a single window is left to be decoded on its own).
+    fn seal(&mut self, pieces: Vec<(K, usize, usize)>) {
+        if pieces.len() < 2 {
+            return;
+        }
+        let gap = (PACK_GAP_S * SAMPLE_RATE as f64) as usize;
+        let first = &self.jobs[&pieces[0].0];
+        let (config, sot) = (first.config().clone(), first.sot_sequence().to_vec());
+        let language = first.language().unwrap_or("en").to_string();
+        let mut audio: Vec<f32> = Vec::with_capacity(N_SAMPLES);
+        let mut starts: Vec<f64> = Vec::new();
+        let mut placed = Vec::with_capacity(pieces.len());
+        for (key, window, len) in pieces {
+            if !audio.is_empty() {
+                audio.resize(audio.len() + gap, 0.0);
+            }
+            let offset = audio.len();
+            let job = self.jobs.get_mut(&key).expect("a job");
+            let (samples, speech_starts) = job.take_for_pack(window);
+            audio.extend_from_slice(samples);
+            let at = offset as f64 / SAMPLE_RATE as f64;
+            starts.extend(speech_starts.iter().map(|s| s + at));
+            if speech_starts.is_empty() {
+                starts.push(at); // each input's start is a place to decode again from
+            }
+            placed.push(Piece {
+                key,
+                window,
+                offset,
+                len,
+            });
+        }
+        let mut job = Transcription::new(&config, self.model.vocab()).expect("a known language");
+        job.set_language(sot, language, None);
+        job.push_window(&[(0, audio.len())], audio, starts);
+        job.end_input();
+        self.packs.insert(
+            self.next_pack,
+            Pack {
+                job,
+                pieces: placed,
+            },
+        );
+        self.next_pack += 1;
+    }
+
+    /// A finished pack: each input gets the segments on its own audio, or (a segment crossing
+    /// into another input, none at all, or the engine failed) decodes its window alone.
+    fn unpack(&mut self, id: u64) {
+        let pack = self.packs.remove(&id).expect("a pack");
+        let failed = pack.job.failure().map(str::to_string);
+        let passes = pack.job.passes();
+        let segments = pack.job.finish().segments;
+        let sr = SAMPLE_RATE as f64;
+        let spans: Vec<(f64, f64)> = pack
+            .pieces
+            .iter()
+            .map(|p| (p.offset as f64 / sr, (p.offset + p.len) as f64 / sr))
+            .collect();
+        let (given, mut alone) = route(segments, &spans);
+        if failed.is_some() {
+            alone.iter_mut().for_each(|a| *a = true);
+        }
+        for (i, (piece, segments)) in pack.pieces.into_iter().zip(given).enumerate() {
+            let Some(job) = self.jobs.get_mut(&piece.key) else {
+                continue; // the input failed meanwhile
+            };
+            if alone[i] || segments.is_empty() {
+                job.unpack(piece.window);
+            } else {
+                job.deliver_packed(piece.window, segments, passes);
+            }
+        }
+    }
+
+    fn job(&self, slot: Slot<K>) -> Option<&Transcription> {
+        match slot {
+            Slot::Input(k) => self.jobs.get(&k),
+            Slot::Pack(id) => self.packs.get(&id).map(|p| &p.job),
+        }
+    }
+
+    fn job_mut(&mut self, slot: Slot<K>) -> Option<&mut Transcription> {
+        match slot {
+            Slot::Input(k) => self.jobs.get_mut(&k),
+            Slot::Pack(id) => self.packs.get_mut(&id).map(|p| &mut p.job),
+        }
+    }
+
+    /// Gives a batch's results to their inputs and packs (those no longer in flight are
+    /// skipped); a pack that is done gives its segments to its inputs. When the engine failed,
+    /// the batch's inputs fail with its message (a pack's are decoded alone, and fail then).
     pub fn complete(&mut self, done: BatchDone<K>) {
         let vocab = self.model.vocab();
+        let mut touched_packs = Vec::new();
         match done.results {
             Ok(results) => {
-                for ((key, req), res) in done.batch.items.into_iter().zip(results) {
-                    if let Some(job) = self.jobs.get_mut(&key) {
+                for ((slot, req), res) in done.batch.items.into_iter().zip(results) {
+                    if let Some(job) = self.job_mut(slot) {
                         job.accept(vocab, req, res);
+                    }
+                    if let Slot::Pack(id) = slot {
+                        touched_packs.push(id);
                     }
                 }
             }
             Err(e) => {
                 let why = crate::report(&e);
-                for (key, req) in done.batch.items {
-                    if let Some(job) = self.jobs.get_mut(&key) {
+                for (slot, req) in done.batch.items {
+                    if let Some(job) = self.job_mut(slot) {
                         job.put_back(&req);
                         job.fail(why.clone());
                     }
+                    if let Slot::Pack(id) = slot {
+                        touched_packs.push(id);
+                    }
                 }
+            }
+        }
+        for id in touched_packs {
+            let finished = self
+                .packs
+                .get(&id)
+                .is_some_and(|p| p.job.is_done() || p.job.failure().is_some());
+            if finished {
+                self.unpack(id);
             }
         }
     }
@@ -202,6 +414,7 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
 
     /// Removes every input still in flight (their decoding stopped), returning their keys.
     pub fn abandon_all(&mut self) -> Vec<K> {
+        self.packs.clear();
         std::mem::take(&mut self.jobs).into_keys().collect()
     }
 
@@ -224,6 +437,58 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
     }
 }
 
+/// Gives the segments of a pack (seconds on the pack's time line) to the pieces at `spans`
+/// whose audio they lie on, in seconds from each piece's start (clamped to it). Whisper's
+/// segment ends often run on into the silence after them, so a segment belongs to the one piece
+/// it reaches more than [`CROSSING_S`] into (or, short, to the piece it overlaps most). One
+/// that reaches that far into two pieces holds words of both inputs, and one in a gap belongs
+/// to neither: the pieces around it are decoded alone. So is a piece whose segments cover less
+/// than [`MIN_COVERED`] of it: Whisper skipped some of its speech in the pack. Returns each
+/// piece's segments and whether it must be decoded alone.
+fn route(segments: Vec<Segment>, spans: &[(f64, f64)]) -> (Vec<Vec<Segment>>, Vec<bool>) {
+    let mut given: Vec<Vec<Segment>> = spans.iter().map(|_| Vec::new()).collect();
+    let mut alone = vec![false; spans.len()];
+    for seg in segments {
+        let overlaps: Vec<f64> = spans
+            .iter()
+            .map(|&(a, b)| seg.end.min(b) - seg.start.max(a))
+            .collect();
+        let touched: Vec<usize> = (0..spans.len())
+            .filter(|&i| overlaps[i] > CROSSING_S)
+            .collect();
+        let home = match touched.as_slice() {
+            [one] => Some(*one),
+            [] => (0..spans.len())
+                .filter(|&i| overlaps[i] > 0.0)
+                .max_by(|&i, &j| overlaps[i].total_cmp(&overlaps[j])),
+            _ => None,
+        };
+        match home {
+            Some(i) => {
+                let (a, b) = spans[i];
+                let mut s = seg;
+                s.start = round((s.start.max(a) - a).max(0.0), 3);
+                s.end = round((s.end.min(b) - a).max(s.start), 3);
+                given[i].push(s);
+            }
+            None => {
+                for (i, &(a, b)) in spans.iter().enumerate() {
+                    if seg.start < b + PACK_GAP_S && seg.end > a - PACK_GAP_S {
+                        alone[i] = true;
+                    }
+                }
+            }
+        }
+    }
+    for (i, &(a, b)) in spans.iter().enumerate() {
+        let covered: f64 = given[i].iter().map(|s| s.end - s.start).sum();
+        if covered < MIN_COVERED * (b - a) {
+            alone[i] = true;
+        }
+    }
+    (given, alone)
+}
+
 /// The batch key shared by most requests; among equals, the group of the earliest request.
 fn largest_group<K>(requests: &[(K, Request)]) -> Option<(u32, usize, usize)> {
     let mut counts: Vec<((u32, usize, usize), usize)> = Vec::new();
@@ -236,4 +501,65 @@ fn largest_group<K>(requests: &[(K, Request)]) -> Option<(u32, usize, usize)> {
     }
     // max_by_key returns the last maximum: reversed, that is the earliest group among equals.
     counts.iter().rev().max_by_key(|(_, n)| *n).map(|(k, _)| *k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(start: f64, end: f64, text: &str) -> Segment {
+        Segment {
+            start,
+            end,
+            text: text.into(),
+            ..Segment::default()
+        }
+    }
+
+    #[test]
+    fn pack_segments_go_back_to_their_inputs() {
+        // Three pieces: 0-6 s, 7-12 s, 13-20 s (1 s gaps).
+        let spans = [(0.0, 6.0), (7.0, 12.0), (13.0, 20.0)];
+        let segments = vec![
+            seg(0.5, 3.0, "first"),
+            // Its end runs on through the gap, 0.4 s into the next input's audio.
+            seg(3.0, 7.4, "runs on"),
+            seg(7.4, 11.9, "second"),
+            seg(13.0, 19.0, "third"),
+            seg(19.0, 19.3, "short"),
+        ];
+        let (given, alone) = route(segments, &spans);
+        assert_eq!(alone, vec![false; 3]);
+        let texts = |i: usize| -> Vec<(f64, f64, &str)> {
+            given[i]
+                .iter()
+                .map(|s| (s.start, s.end, s.text.as_str()))
+                .collect()
+        };
+        assert_eq!(texts(0), vec![(0.5, 3.0, "first"), (3.0, 6.0, "runs on")]);
+        assert_eq!(texts(1), vec![(0.4, 4.9, "second")]);
+        assert_eq!(texts(2), vec![(0.0, 6.0, "third"), (6.0, 6.3, "short")]);
+    }
+
+    #[test]
+    fn a_segment_across_inputs_or_in_a_gap_sends_them_alone() {
+        let spans = [(0.0, 6.0), (7.0, 12.0), (13.0, 20.0)];
+        let full = |extra: Segment| {
+            let mut v = vec![
+                seg(0.0, 5.0, "a"),
+                seg(7.0, 11.0, "b"),
+                seg(13.0, 19.0, "c"),
+            ];
+            v.push(extra);
+            route(v, &spans).1
+        };
+        assert_eq!(full(seg(4.0, 9.0, "across")), vec![true, true, false]);
+        assert_eq!(full(seg(12.1, 12.9, "in the gap")), vec![false, true, true]);
+        // Whisper skipped most of the second input.
+        let (_, alone) = route(
+            vec![seg(0.0, 5.0, "a"), seg(7.0, 8.0, "b"), seg(13.0, 19.0, "c")],
+            &spans,
+        );
+        assert_eq!(alone, vec![false, true, false]);
+    }
 }

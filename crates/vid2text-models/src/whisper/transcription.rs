@@ -42,6 +42,8 @@ pub struct Transcript {
     /// Seconds of audio sent to Whisper (speech kept by VAD).
     pub speech_s: f64,
     pub windows: usize,
+    /// Windows decoded in a window shared with other inputs (see the scheduler).
+    pub packed_windows: usize,
     /// Generate passes (windows, seeks within them, temperature fallbacks).
     pub passes: usize,
     /// Decoded parts dropped, by reason.
@@ -119,6 +121,10 @@ struct Cursor {
     in_flight: bool,
     done: bool,
     segments: Vec<Segment>,
+    /// Decoded in a window shared with other inputs (in flight until the pack is done).
+    packed: bool,
+    /// A pack could not give this window's text back: it is decoded on its own.
+    alone: bool,
 }
 
 /// The transcription of one input. Without conditioning on previous text its windows are
@@ -235,13 +241,22 @@ impl Transcription {
         &self.config
     }
 
-    /// Up to `max` requests for windows that are ready, marked in flight.
-    pub(crate) fn next_requests(&mut self, vocab: &Vocab, max: usize) -> Vec<Request> {
+    /// Up to `max` requests for windows that are ready, marked in flight; `held`: windows kept
+    /// back for a pack.
+    pub(crate) fn next_requests(
+        &mut self,
+        vocab: &Vocab,
+        max: usize,
+        held: &[usize],
+    ) -> Vec<Request> {
         let mut out = Vec::new();
         if self.sot_sequence.is_empty() || self.failed.is_some() {
             return out; // waiting for language detection
         }
         for i in 0..self.windows.len() {
+            if held.contains(&i) {
+                continue;
+            }
             if out.len() >= max {
                 break;
             }
@@ -262,6 +277,89 @@ impl Transcription {
             }
         }
         out
+    }
+
+    /// The language's start-of-transcript sequence; empty until it is known.
+    pub(crate) fn sot_sequence(&self) -> &[u32] {
+        &self.sot_sequence
+    }
+
+    /// The detected or given language.
+    pub(crate) fn language(&self) -> Option<&str> {
+        self.transcript.language.as_deref()
+    }
+
+    /// Samples of window `i` (0 once decoded).
+    pub(crate) fn window_samples(&self, i: usize) -> usize {
+        self.windows[i].audio.len()
+    }
+
+    /// Generate passes so far.
+    pub(crate) fn passes(&self) -> usize {
+        self.transcript.passes
+    }
+
+    /// Windows that may share a generate call with other inputs': not started, at most
+    /// `max_samples` long, the language known, no conditioning on previous text.
+    pub(crate) fn pack_candidates(&self, max_samples: usize) -> Vec<usize> {
+        if !self.config.pack_inputs
+            || self.config.condition_on_previous_text
+            || self.sot_sequence.is_empty()
+            || self.failed.is_some()
+        {
+            return Vec::new();
+        }
+        (0..self.windows.len())
+            .filter(|&i| {
+                let c = &self.cursors[i];
+                !c.done
+                    && !c.in_flight
+                    && !c.alone
+                    && c.seek == 0
+                    && c.attempts.is_empty()
+                    && self.windows[i].audio.len() <= max_samples
+            })
+            .collect()
+    }
+
+    /// Hands window `i` to a pack: its samples and speech starts; it stays in flight until
+    /// [`Self::deliver_packed`] or [`Self::unpack`].
+    pub(crate) fn take_for_pack(&mut self, i: usize) -> (&[f32], &[f64]) {
+        let c = &mut self.cursors[i];
+        c.in_flight = true;
+        c.packed = true;
+        let w = &self.windows[i];
+        (&w.audio, &w.speech_starts)
+    }
+
+    /// The segments a pack decoded for window `i`, in seconds from the window's start: mapped
+    /// to the input's own time line, and the window is done.
+    pub(crate) fn deliver_packed(&mut self, i: usize, segments: Vec<Segment>, passes: usize) {
+        let w = &self.windows[i];
+        let segments = segments
+            .into_iter()
+            .map(|mut s| {
+                let (a, b) = w.map.original_span(s.start, s.end);
+                s.start = round(a, 3);
+                s.end = round(b, 3);
+                s
+            })
+            .collect();
+        self.transcript.passes += passes;
+        self.transcript.packed_windows += 1;
+        let c = &mut self.cursors[i];
+        c.segments = segments;
+        c.in_flight = false;
+        c.done = true;
+        self.windows[i].audio = Vec::new();
+    }
+
+    /// Window `i` comes back from a pack undecoded: it is decoded on its own.
+    pub(crate) fn unpack(&mut self, i: usize) {
+        let c = &mut self.cursors[i];
+        c.in_flight = false;
+        c.packed = false;
+        c.alone = true;
     }
 
     /// A request that was chosen but not sent (the batch was full): its window is ready again.
@@ -583,7 +681,7 @@ mod tests {
         let ranges = [(5 * 16_000, 15 * 16_000), (40 * 16_000, 50 * 16_000)];
         t.push_window(&ranges, vec![0.0; 20 * 16_000], vec![0.0, 10.0]);
         t.end_input();
-        let reqs = t.next_requests(&v, 8);
+        let reqs = t.next_requests(&v, 8, &[]);
         assert_eq!(reqs.len(), 1);
         assert_eq!(reqs[0].samples, (0, 20 * 16_000));
         // "Hello world" 0-4 s and no timestamp pair: Whisper predicts no more speech in the
@@ -592,7 +690,7 @@ mod tests {
         let req = reqs.into_iter().next().unwrap();
         t.accept(&v, req, result(tokens));
         assert!(!t.is_done());
-        let reqs = t.next_requests(&v, 8);
+        let reqs = t.next_requests(&v, 8, &[]);
         assert_eq!(
             reqs[0].samples.0,
             10 * 16_000,
@@ -627,10 +725,10 @@ mod tests {
             compression_ratio: 3.5,
             ..result(vec![ts(&v, 0.0), 0, ts(&v, 1.0)])
         };
-        let r = t.next_requests(&v, 8).pop().unwrap();
+        let r = t.next_requests(&v, 8, &[]).pop().unwrap();
         assert_eq!(r.temperature, 0.0);
         t.accept(&v, r, looping());
-        let r = t.next_requests(&v, 8).pop().unwrap();
+        let r = t.next_requests(&v, 8, &[]).pop().unwrap();
         assert_eq!(r.temperature, 0.5, "retried at the next temperature");
         t.accept(&v, r, looping());
         assert!(t.is_done());
@@ -668,7 +766,7 @@ mod tests {
         let mut t = Transcription::new(&config, &v).unwrap();
         t.push_window(&[(0, 16_000)], vec![0.0; 16_000], vec![]);
         assert!(t.language_sample().is_none(), "one window of two");
-        assert!(t.next_requests(&v, 8).is_empty());
+        assert!(t.next_requests(&v, 8, &[]).is_empty());
         t.end_input();
         assert_eq!(t.language_sample().map(<[_]>::len), Some(1));
         let bad = SearchConfig {

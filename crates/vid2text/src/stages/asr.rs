@@ -123,7 +123,8 @@ impl Serving<'_> {
                 }
             }
             while running < self.replicas {
-                let Some(batch) = self.scheduler.next_batch() else {
+                let more_coming = open && self.room();
+                let Some(batch) = self.scheduler.next_batch(more_coming) else {
                     break;
                 };
                 work.send(batch).map_err(|_| Gone)?;

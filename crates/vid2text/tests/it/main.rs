@@ -10,4 +10,5 @@ mod hostile;
 mod inputs;
 mod ocr;
 mod outputs;
+mod packing;
 mod robust;

@@ -70,6 +70,7 @@ pub fn assemble(
             dropped,
             asr_windows: transcript.windows as u64,
             asr_passes: transcript.passes as u64,
+            asr_packed_windows: transcript.packed_windows as u64,
             language_probability: transcript
                 .language_probability
                 .filter(|_| said)
@@ -190,6 +191,7 @@ mod tests {
             ],
             speech_s: 7.5,
             windows: 1,
+            packed_windows: 0,
             passes: 2,
             dropped: [
                 ("hallucination".to_string(), 1),

@@ -39,6 +39,8 @@ pub const PACK_GAP_S: f64 = 1.0;
 const CROSSING_S: f64 = 0.5;
 /// A piece of a pack whose segments cover less than this share of it is decoded alone.
 const MIN_COVERED: f64 = 0.5;
+/// Seconds after a speech start within which a segment must begin or run (see `speech_heard`).
+const HEARD_S: f64 = 1.0;
 
 /// Where a request's result goes: an input's own window, or a pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,8 @@ struct Piece<K> {
     window: usize,
     offset: usize,
     len: usize,
+    /// Where voice activity detection found speech starting, seconds from the piece's start.
+    speech_starts: Vec<f64>,
 }
 
 /// Requests chosen for one generate call by [`AsrScheduler::next_batch`], each with the key of
@@ -292,6 +296,7 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
                 window,
                 offset,
                 len,
+                speech_starts: speech_starts.to_vec(),
             });
         }
         let mut job = Transcription::new(&config, self.model.vocab()).expect("a known language");
@@ -322,6 +327,11 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
             .map(|p| (p.offset as f64 / sr, (p.offset + p.len) as f64 / sr))
             .collect();
         let (given, mut alone) = route(segments, &spans);
+        for (i, piece) in pack.pieces.iter().enumerate() {
+            if !speech_heard(&given[i], &piece.speech_starts, spans[i].1 - spans[i].0) {
+                alone[i] = true;
+            }
+        }
         if failed.is_some() {
             alone.iter_mut().for_each(|a| *a = true);
         }
@@ -489,6 +499,18 @@ fn route(segments: Vec<Segment>, spans: &[(f64, f64)]) -> (Vec<Vec<Segment>>, Ve
     (given, alone)
 }
 
+/// Whether every stretch of speech that voice activity detection found in a piece (`starts`,
+/// seconds from its start; the piece `len` seconds long) has a segment on it: one overlapping the
+/// first [`HEARD_S`] after the start. In a pack Whisper sometimes jumps from one input's first
+/// sentence to the next input, skipping the rest; alone, such a skip ends the window early and
+/// decoding resumes at the next speech start.
+fn speech_heard(segments: &[Segment], starts: &[f64], len: f64) -> bool {
+    starts
+        .iter()
+        .filter(|&&s| s < len - HEARD_S)
+        .all(|&s| segments.iter().any(|g| g.end > s && g.start < s + HEARD_S))
+}
+
 /// The batch key shared by most requests; among equals, the group of the earliest request.
 fn largest_group<K>(requests: &[(K, Request)]) -> Option<(u32, usize, usize)> {
     let mut counts: Vec<((u32, usize, usize), usize)> = Vec::new();
@@ -561,5 +583,16 @@ mod tests {
             &spans,
         );
         assert_eq!(alone, vec![false, true, false]);
+    }
+
+    #[test]
+    fn speech_skipped_inside_a_piece_is_noticed() {
+        // VAD found speech at 0.3 s and at 6.9 s; Whisper wrote only the first sentence.
+        let first = [seg(1.1, 6.0, "first sentence")];
+        assert!(!speech_heard(&first, &[0.3, 6.9], 9.5));
+        let both = [seg(1.1, 6.0, "first"), seg(7.0, 9.0, "second")];
+        assert!(speech_heard(&both, &[0.3, 6.9], 9.5));
+        // A start in the last second of the piece is not held against it.
+        assert!(speech_heard(&first, &[0.3, 9.0], 9.5));
     }
 }

@@ -122,3 +122,23 @@ pub fn spans(doc: &Value, field: &str) -> Vec<(f64, f64, String)> {
         })
         .collect()
 }
+
+/// Duration of a media file in seconds (ffprobe).
+pub fn duration(path: &str) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            path,
+        ])
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a duration")
+}

@@ -54,7 +54,14 @@ fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("vid2text: {}", summary.line());
     }
     if json {
-        println!("{}", serde_json::to_string(&summary)?);
+        // A closed stdout (`--json | head -c 0`) is not an error, as in ripgrep: the documents
+        // are committed whatever becomes of the summary.
+        let line = serde_json::to_string(&summary)?;
+        if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(e.into());
+            }
+        }
     }
     if let Some(sig) = stop::signal() {
         // 128 + the signal, as a shell reports a process the signal ended. At once: stages may

@@ -267,3 +267,48 @@ fn outs_started_by_0_1_0_resume_or_say_why_not() {
         assert_eq!(documents(&out).len(), 1, "{name}");
     }
 }
+
+/// Runs the binary with its stdout closed before it writes (as `| head -c 0` does).
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vid2text"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    let jfk = data_str("speech/en/jfk/jfk.flac");
+    let (code, stderr) = with_closed_stdout(&[
+        "run",
+        "-q",
+        "--json",
+        &jfk,
+        "-o",
+        &out,
+        "--asr-model",
+        "tiny.en",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(documents(dir.path()).len(), 1, "the document is committed");
+    for args in [
+        &["cat", out.as_str()][..],
+        &["cat", "--text", &out],
+        &["models"],
+    ] {
+        let (code, stderr) = with_closed_stdout(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -77,11 +77,17 @@ fn kill_9_at_random_moments_then_rerun_gives_every_input_once() {
     // of 16 took 3.9 s in the test build).
     let inputs = clips(&tmp.path().join("in"), 48);
     let out = tmp.path().join("out");
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill moments seed: {seed}");
+    // A failure can be replayed: VID2TEXT_KILL_SEED=<the seed printed> cargo test ... kill_9
+    let seed = std::env::var("VID2TEXT_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("kill moments seed: {seed} (replay with VID2TEXT_KILL_SEED={seed})");
     let mut x = seed | 1;
     let mut rand = move || {
         x ^= x << 13;
@@ -170,7 +176,10 @@ fn disk_full_stops_cleanly_and_a_rerun_completes() {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("SKIPPED: mounting a tmpfs is not permitted here (needs root)");
+        skipped(
+            "disk_full_stops_cleanly_and_a_rerun_completes",
+            "mounting a tmpfs is not permitted here (needs root)",
+        );
         return;
     }
     let _mount = Mount(mnt.clone());

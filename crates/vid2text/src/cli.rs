@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::stages::writer::script::ChineseScript;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
@@ -128,6 +129,11 @@ pub struct RunArgs {
     /// spans themselves are always in the document.
     #[arg(long, default_value = "all", value_name = "SOURCES")]
     pub text_format: String,
+
+    /// The script of Chinese text in documents: speech, captions, screen text and subtitles that
+    /// are Chinese are converted with OpenCC's phrase tables (Whisper writes Mandarin in either).
+    #[arg(long, value_enum, default_value_t = ChineseScript::Simplified)]
+    pub chinese_script: ChineseScript,
 
     /// A keyframe is read at least this often (seconds), besides scene changes.
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]

@@ -23,6 +23,7 @@ use vid2text_models::whisper::{check_compute_type, EngineConfig, EngineDevice, S
 use crate::cli::{DeviceArg, RunArgs};
 use crate::stages::visual::{BandChoice, OcrConfig};
 use crate::stages::writer::assemble;
+use crate::stages::writer::script::ChineseScript;
 use crate::stages::{asr, decode, visual, writer};
 
 pub struct Settings {
@@ -134,6 +135,7 @@ impl Settings {
             max_duration_s,
             ocr: (!a.no_ocr).then(|| OcrHashed::from(&a)),
             text_format,
+            chinese_script: a.chinese_script,
         };
         let config = content.to_json();
         let config_hash = config_hash(&config);
@@ -186,6 +188,7 @@ impl Settings {
             writer: writer::Config {
                 assemble: assemble::Config {
                     text_format,
+                    chinese_script: a.chinese_script,
                     pipeline,
                 },
                 sidecars,
@@ -457,6 +460,7 @@ struct ContentConfig<'a> {
     max_duration_s: Option<f64>,
     ocr: Option<OcrHashed>,
     text_format: TextFormat,
+    chinese_script: ChineseScript,
 }
 
 impl ContentConfig<'_> {
@@ -487,6 +491,11 @@ impl ContentConfig<'_> {
         }
         if self.text_format != TextFormat::SPEECH {
             config["text_format"] = json!(self.text_format);
+        }
+        // Since 0.3.0 Chinese text is Simplified unless asked otherwise; recorded only when
+        // otherwise, so that OUTs of 0.2.0 resume (their later documents come out Simplified).
+        if self.chinese_script != ChineseScript::Simplified {
+            config["chinese_script"] = json!(self.chinese_script);
         }
         config
     }
@@ -542,6 +551,7 @@ mod tests {
             max_duration_s: (a.max_duration > 0.0).then_some(a.max_duration),
             ocr: (!a.no_ocr).then(|| OcrHashed::from(a)),
             text_format: TextFormat::parse(&a.text_format).unwrap(),
+            chinese_script: a.chinese_script,
         };
         config_hash(&content.to_json())
     }

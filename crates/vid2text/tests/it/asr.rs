@@ -289,3 +289,33 @@ fn speech_after_a_pause_in_the_same_window_is_not_skipped() {
     let last = d["speech"].as_array().unwrap().last().unwrap();
     assert!(last["start"].as_f64().unwrap() > 10.0, "{last}");
 }
+
+/// Whisper base writes this clip in Traditional characters on this CPU; documents carry one
+/// script: Simplified by default, Traditional on request.
+#[test]
+fn mandarin_comes_out_in_simplified_by_default() {
+    let clip = data_str("speech/zh/paddlespeech-zh.wav");
+    let text = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            &[&clip],
+            dir.path(),
+            &[&["--asr-model", "base"][..], extra].concat(),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        documents(dir.path())[0]["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // 我认为跑步最重要的就是给我带来了身体健康
+    let simplified = text(&[]);
+    assert!(simplified.contains("身体"), "{simplified}");
+    assert!(
+        !simplified.chars().any(|c| "認為給帶來體".contains(c)),
+        "Traditional characters left: {simplified}"
+    );
+    let traditional = text(&["--chinese-script", "traditional"]);
+    assert!(traditional.contains("身體"), "{traditional}");
+    assert!(!traditional.contains("身体"), "{traditional}");
+}

@@ -10,6 +10,7 @@ use vid2text_core::render::{self, TextFormat};
 use vid2text_core::round;
 use vid2text_models::whisper::Transcript;
 
+use super::script::ChineseScript;
 use crate::stages::{Header, Visual};
 
 /// What every document of a run shares.
@@ -17,6 +18,8 @@ use crate::stages::{Header, Visual};
 pub struct Config {
     /// What `text` is made of.
     pub text_format: TextFormat,
+    /// The script of Chinese text (`--chinese-script`).
+    pub chinese_script: ChineseScript,
     /// Version, model ids and configuration hash: the document's `pipeline`.
     pub pipeline: PipelineInfo,
 }
@@ -29,8 +32,14 @@ pub fn assemble(
     transcript: Transcript,
     visual: Option<Visual>,
 ) -> Document {
-    let visual = visual.unwrap_or_default();
+    let mut visual = visual.unwrap_or_default();
     let mut speech = transcript.segments;
+    one_script(
+        config.chinese_script,
+        transcript.language.as_deref(),
+        &mut speech,
+        &mut visual,
+    );
     let fusion = fuse(
         config.text_format,
         &speech,
@@ -95,6 +104,38 @@ pub fn assemble(
         subtitles: visual.subtitles,
         pipeline: config.pipeline.clone(),
         meta,
+    }
+}
+
+/// Chinese speech, captions, screen text and subtitle cues in one script (see [`super::script`]);
+/// nothing in a document whose speech is Japanese or Korean, nor lines or cues in those.
+fn one_script(
+    script: ChineseScript,
+    language: Option<&str>,
+    speech: &mut [vid2text_core::SpeechSegment],
+    visual: &mut Visual,
+) {
+    let cjk_not_chinese = |l: Option<&str>| {
+        l.is_some_and(|l| ["ja", "jpn", "ko", "kor"].iter().any(|x| l.starts_with(x)))
+    };
+    if script == ChineseScript::Keep || cjk_not_chinese(language) {
+        return;
+    }
+    for s in speech.iter_mut() {
+        s.text = script.convert(&s.text);
+    }
+    for c in visual.captions.iter_mut() {
+        if !cjk_not_chinese(c.language.as_deref()) {
+            c.text = script.convert(&c.text);
+        }
+    }
+    for s in visual.screen_text.iter_mut() {
+        s.text = script.convert(&s.text);
+    }
+    for c in visual.subtitles.iter_mut() {
+        if !cjk_not_chinese(c.language.as_deref()) {
+            c.text = script.convert(&c.text);
+        }
     }
 }
 
@@ -170,6 +211,7 @@ mod tests {
     fn config(text_format: TextFormat) -> Config {
         Config {
             text_format,
+            chinese_script: ChineseScript::Simplified,
             pipeline: PipelineInfo {
                 version: "0.1.0".into(),
                 asr_model: Some("base".into()),
@@ -178,6 +220,47 @@ mod tests {
                 config_hash: "0123456789abcdef".into(),
             },
         }
+    }
+
+    #[test]
+    fn chinese_comes_out_in_one_script() {
+        let transcript = |lang: &str, text: &str| Transcript {
+            language: Some(lang.into()),
+            segments: vec![segment(0.5, 3.0, text)],
+            ..Transcript::default()
+        };
+        let visual = || Visual {
+            screen_text: vec![ScreenText {
+                start: 0.0,
+                end: 5.0,
+                text: "頭髮乾燥".into(),
+                confidence: 0.9,
+            }],
+            ..Visual::default()
+        };
+        let zh = transcript("zh", "我認為跑步最重要");
+        let doc = assemble(
+            &config(TextFormat::ALL),
+            header(),
+            zh.clone(),
+            Some(visual()),
+        );
+        assert_eq!(doc.speech[0].text, "我认为跑步最重要");
+        assert_eq!(doc.screen_text[0].text, "头发干燥");
+        assert!(
+            doc.text.contains("我认为") && doc.text.contains("头发干燥"),
+            "{}",
+            doc.text
+        );
+        let mut keep = config(TextFormat::ALL);
+        keep.chinese_script = ChineseScript::Keep;
+        let doc = assemble(&keep, header(), zh, Some(visual()));
+        assert_eq!(doc.speech[0].text, "我認為跑步最重要");
+        // Japanese speech: its kanji are not Chinese to convert, nor is anything on its screen.
+        let ja = transcript("ja", "頭髮");
+        let doc = assemble(&config(TextFormat::ALL), header(), ja, Some(visual()));
+        assert_eq!(doc.speech[0].text, "頭髮");
+        assert_eq!(doc.screen_text[0].text, "頭髮乾燥");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod assemble;
 pub mod join;
+pub mod script;
 
 use std::time::{Duration, Instant};
 

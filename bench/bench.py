@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import captions
@@ -124,22 +125,63 @@ def duration(path: str) -> float:
     return float(subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path]))
 
 
+def tree_rss_kib(root: int) -> int:
+    """Resident memory of a process and all its descendants (KiB), from /proc."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def timed(cmd: list, env=None) -> tuple:
-    """Runs cmd under GNU time; returns (stdout, wall s, cpu s, peak RSS MiB)."""
-    with tempfile.NamedTemporaryFile("r") as t:
-        p = subprocess.run(["/usr/bin/time", "-o", t.name, "-f", "%e %U %S %M", *map(str, cmd)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    """Runs cmd under GNU time; returns (stdout, wall s, cpu s, peak RSS MiB). CPU counts the
+    children it waited for (FFmpeg); the peak RSS is of the whole process tree, sampled every
+    0.1 s (GNU time's %M sees only the largest single process)."""
+    with tempfile.NamedTemporaryFile("r") as t, tempfile.TemporaryFile("w+") as out, \
+            tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(["/usr/bin/time", "-o", t.name, "-f", "%e %U %S %M", *map(str, cmd)],
+                             stdout=out, stderr=err, text=True, env=env)
+        peak = 0
+        while p.poll() is None:
+            peak = max(peak, tree_rss_kib(p.pid))
+            time.sleep(0.1)
+        out.seek(0)
+        err.seek(0)
         if p.returncode != 0:
-            sys.exit(f"failed ({p.returncode}): {' '.join(map(str, cmd))}\n{p.stderr[-2000:]}")
+            sys.exit(f"failed ({p.returncode}): {' '.join(map(str, cmd))}\n{err.read()[-2000:]}")
         wall, user, sys_, rss = t.read().split()[-4:]
-    return p.stdout, float(wall), float(user) + float(sys_), float(rss) / 1024
+        peak = max(peak, int(rss))
+        return out.read(), float(wall), float(user) + float(sys_), peak / 1024
+
+
+# Every tool runs with glibc's heap on huge pages, as vid2text sets for itself (its re-exec is
+# skipped when the variable names the tunable): the same process environment for all.
+SAME_ENV = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
 
 def run_ours(binary, model_dir, files, beam, threads, ocr=False, more=()):
     with tempfile.TemporaryDirectory() as out:
         extra = ([] if ocr else ["--no-ocr"]) + list(more)
         _, wall, cpu, rss = timed([binary, "run", "-q", *files, "-o", out, "--asr-model", model_dir,
-                                   "--beam-size", beam, "--threads", threads, "--text-format", "speech", *extra])
+                                   "--beam-size", beam, "--threads", threads, "--text-format", "speech", *extra],
+                                  env=SAME_ENV)
         texts = {}
         cat = subprocess.check_output([binary, "cat", out], text=True)
         for line in cat.splitlines():
@@ -195,7 +237,7 @@ def ocr_table(binary: str, rounds: int) -> None:
 
 def run_fw(python, model_dir, files, beam, threads, mode, extra=()):
     stdout, wall, cpu, rss = timed([python, REPO / "bench/fw_run.py", "--model", model_dir, "--mode", mode,
-                                    "--beam", beam, "--threads", threads, *extra, *files])
+                                    "--beam", beam, "--threads", threads, *extra, *files], env=SAME_ENV)
     return json.loads(stdout), wall, cpu, rss
 
 
@@ -217,6 +259,8 @@ def main() -> None:
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--corpus", choices=["mixed", "long", "both"], default="both",
+                    help="the ASR table's corpus: the mixed one (talks, short clips, music), the talks alone, or both")
     ap.add_argument("--binary", default=str(REPO / "target/release/vid2text"))
     ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
     ap.add_argument("--only", choices=["asr", "ocr", "captions", "short"], help="one of the tables")
@@ -238,19 +282,50 @@ def main() -> None:
         short_table(a, model_dir)
         return
     refs = build_corpus(a.minutes * 60, 4)
+    corpora = {"mixed corpus": refs,
+               "long-form only": {f: r for f, r in refs.items() if Path(f).name.startswith("talk")}}
+    if a.corpus != "both":
+        corpora = {k: v for k, v in corpora.items() if k.startswith(a.corpus)}
+    for name, refs_ in corpora.items():
+        asr_table(a, model_dir, name, refs_)
+    print("\nThe floor (bench/floor.py); its limits count every second as speech, where VAD lets the "
+          "pipelines skip the rest:", flush=True)
+    subprocess.run([a.python, str(REPO / "bench/floor.py"), "--threads", str(a.threads)], check=True)
+    if a.only != "asr":
+        ocr_table(a.binary, a.rounds)
+        captions.table(a.binary, a.rounds, a.captions_model, a.threads, WORK, DATA)
+
+
+def best_batch(a, model_dir, files, beam) -> int:
+    """The batched pipeline's fastest batch size of 4, 8 and 16 on these files (one run each)."""
+    walls = {}
+    for b in (4, 8, 16):
+        walls[b] = run_fw(a.python, model_dir, files, beam, a.threads, "batched", ["--batch-size", str(b)])[1]
+    print(f"  batched pipeline, beam {beam}: " + ", ".join(f"batch {b} {w:.1f} s" for b, w in walls.items()),
+          file=sys.stderr, flush=True)
+    return min(walls, key=walls.get)
+
+
+def asr_table(a, model_dir: str, corpus: str, refs: dict) -> None:
     files = list(refs)
     media_s = sum(duration(f) for f in files)
-    print(f"corpus: {len(files)} files, {media_s / 60:.1f} min of media; model {a.model}, int8, {a.threads} threads, {a.rounds} rounds", flush=True)
-    tools = {
-        "vid2text": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads),
-        **({"vid2text, OCR on too": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads, ocr=True)}
-           if a.ocr_row else {}),
-        **{label: (lambda beam, path=path: run_ours(path, model_dir, files, beam, a.threads))
-           for label, path in (x.split("=", 1) for x in a.also)},
-        "faster-whisper sequential": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "seq"),
-        "faster-whisper batched (8)": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "batched"),
-    }
+    print(f"\n{corpus}: {len(files)} files, {media_s / 60:.1f} min of media; model {a.model}, int8, "
+          f"{a.threads} threads, {a.rounds} rounds; every tool with GLIBC_TUNABLES=glibc.malloc.hugetlb=1; "
+          "peak RSS of the whole process tree", flush=True)
     for beam in [int(b) for b in a.beams.split(",")]:
+        batch = best_batch(a, model_dir, files, beam)
+        tools = {
+            "vid2text": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads),
+            **({"vid2text, OCR on too": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads, ocr=True)}
+               if a.ocr_row else {}),
+            **{label: (lambda beam, path=path: run_ours(path, model_dir, files, beam, a.threads))
+               for label, path in (x.split("=", 1) for x in a.also)},
+            "faster-whisper sequential, defaults": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "seq"),
+            "faster-whisper sequential, condition off": lambda beam: run_fw(
+                a.python, model_dir, files, beam, a.threads, "seq", ["--no-condition"]),
+            f"faster-whisper batched ({batch}, best of 4/8/16)": lambda beam: run_fw(
+                a.python, model_dir, files, beam, a.threads, "batched", ["--batch-size", str(batch)]),
+        }
         results = {name: [] for name in tools}
         for r in range(a.rounds):
             order = list(tools)
@@ -259,20 +334,15 @@ def main() -> None:
             for name in order:
                 texts, wall, cpu, rss = tools[name](beam)
                 results[name].append((wall, cpu, rss, wer(refs, texts)))
-                print(f"  beam {beam} round {r + 1} {name}: {wall:.1f} s", file=sys.stderr, flush=True)
+                print(f"  {corpus}, beam {beam} round {r + 1} {name}: {wall:.1f} s", file=sys.stderr, flush=True)
         med = {n: [statistics.median(x[i] for x in v) for i in range(4)] for n, v in results.items()}
         ours = med["vid2text"]
-        print(f"\nbeam {beam}: medians of {a.rounds} rounds")
-        print(f"| {'tool':<27} | {'wall/ours':>9} | {'wall s':>7} | {'x real time':>11} | {'CPU s':>7} | {'peak RSS MiB':>12} | {'WER %':>6} |")
-        print(f"|{'-' * 29}|{'-' * 11}|{'-' * 9}|{'-' * 13}|{'-' * 9}|{'-' * 14}|{'-' * 8}|")
+        print(f"\n{corpus}, beam {beam}: medians of {a.rounds} rounds")
+        print("| tool | wall/ours | wall s | x real time | CPU s | peak RSS MiB | WER % |")
+        print("|---|---|---|---|---|---|---|")
         for n, (wall, cpu, rss, w) in med.items():
-            print(f"| {n:<27} | {wall / ours[0]:>9.2f} | {wall:>7.1f} | {media_s / wall:>11.1f} | {cpu:>7.1f} | {rss:>12.0f} | {100 * w:>6.2f} |")
-    print("\nThe floor (bench/floor.py); its limits count every second as speech, where VAD lets the "
-          "pipelines skip the rest:", flush=True)
-    subprocess.run([a.python, str(REPO / "bench/floor.py"), "--threads", str(a.threads)], check=True)
-    if a.only != "asr":
-        ocr_table(a.binary, a.rounds)
-        captions.table(a.binary, a.rounds, a.captions_model, a.threads, WORK, DATA)
+            print(f"| {n} | {wall / ours[0]:.2f} | {wall:.1f} | {media_s / wall:.1f} | {cpu:.1f} | {rss:.0f} | {100 * w:.2f} |",
+                  flush=True)
 
 
 def short_table(a, model_dir: str) -> None:

@@ -16,9 +16,10 @@
 //! gap, cannot be given back safely: those inputs are decoded again on their own, as is an input
 //! that got no segment from its pack (a dropped pass may have taken its speech). A short window
 //! is kept back until its pack is full (the next candidate would not fit), until the decode
-//! stage has sent everything, or until the windows held reach the scheduler's memory bound. So
-//! which inputs share a window depends on the order their audio is ready; a packed input's text can differ from its text alone as much as beam search
-//! differs on other context (its times within 0.5 s in the tests). With conditioning on previous
+//! stage has sent everything, or until the windows held reach the scheduler's memory bound; then
+//! no more than one window a model replica is left to run side by side, unpacked. So which
+//! inputs share a window depends on the order their audio is ready; a packed input's text can
+//! differ from its text alone as much as beam search differs on other context (its times within 0.5 s in the tests). With conditioning on previous
 //! text, or `pack_inputs` off, nothing is packed and results do not depend on order.
 
 use std::collections::BTreeMap;
@@ -243,6 +244,12 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
             }
         }
         let mut held: BTreeMap<K, Vec<usize>> = BTreeMap::new();
+        // The last few windows run side by side on the replicas faster than one after another
+        // in a pack: with no more than one a replica left, nothing is packed.
+        let left: usize = by_language.values().map(Vec::len).sum();
+        if flush && left <= self.model.replicas() {
+            return held;
+        }
         for (_, candidates) in by_language {
             let mut current: Vec<(K, usize, usize)> = Vec::new();
             let mut used = 0usize;

@@ -264,9 +264,20 @@ fn a_sentence_skipped_in_a_pack_is_decoded_again() {
         &zh("fireredasr-BAC009S0764W0121.wav"),
     );
     let out = tmp.path().join("out");
-    let r = run(&[&first, &second], &out, &["--asr-model", "base"]);
+    // One replica: two windows left at the end are packed (with a replica each they would run
+    // side by side).
+    let r = run(
+        &[&first, &second],
+        &out,
+        &["--asr-model", "base", "--replicas", "1"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let docs = by_source(&out);
+    assert_eq!(
+        docs[&second]["stats"]["asr_packed_windows"], 1,
+        "the second input was packed: {}",
+        docs[&second]
+    );
     let text = speech_text(&docs[&first]);
     // 我认为跑步最重要的就是给我带来了身体健康, in either script.
     assert!(

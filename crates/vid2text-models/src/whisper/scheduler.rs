@@ -237,11 +237,16 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
         // Candidates by language, in input order.
         let mut by_language: BTreeMap<Vec<u32>, Vec<(K, usize, usize)>> = BTreeMap::new();
         for (&key, job) in &self.jobs {
-            for i in job.pack_candidates(max_piece) {
-                let len = job.window_samples(i);
-                let sot = job.sot_sequence().to_vec();
-                by_language.entry(sot).or_default().push((key, i, len));
+            let candidates = job.pack_candidates(max_piece);
+            if candidates.is_empty() {
+                continue;
             }
+            let same = by_language.entry(job.sot_sequence().to_vec()).or_default();
+            same.extend(
+                candidates
+                    .into_iter()
+                    .map(|i| (key, i, job.window_samples(i))),
+            );
         }
         let mut held: BTreeMap<K, Vec<usize>> = BTreeMap::new();
         // The last few windows run side by side on the replicas faster than one after another
@@ -322,9 +327,9 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
 
     /// A finished pack: each input gets the segments on its own audio, or (a segment crossing
     /// into another input, none at all, or the engine failed) decodes its window alone.
-    fn unpack(&mut self, id: u64) {
+    fn give_back(&mut self, id: u64) {
         let pack = self.packs.remove(&id).expect("a pack");
-        let failed = pack.job.failure().map(str::to_string);
+        let failed = pack.job.failure().is_some();
         let passes = pack.job.passes();
         let segments = pack.job.finish().segments;
         let sr = SAMPLE_RATE as f64;
@@ -339,7 +344,7 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
                 alone[i] = true;
             }
         }
-        if failed.is_some() {
+        if failed {
             alone.iter_mut().for_each(|a| *a = true);
         }
         for (i, (piece, segments)) in pack.pieces.into_iter().zip(given).enumerate() {
@@ -404,7 +409,7 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
                 .get(&id)
                 .is_some_and(|p| p.job.is_done() || p.job.failure().is_some());
             if finished {
-                self.unpack(id);
+                self.give_back(id);
             }
         }
     }

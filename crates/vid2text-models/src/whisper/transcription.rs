@@ -121,8 +121,6 @@ struct Cursor {
     in_flight: bool,
     done: bool,
     segments: Vec<Segment>,
-    /// Decoded in a window shared with other inputs (in flight until the pack is done).
-    packed: bool,
     /// A pack could not give this window's text back: it is decoded on its own.
     alone: bool,
 }
@@ -327,7 +325,6 @@ impl Transcription {
     pub(crate) fn take_for_pack(&mut self, i: usize) -> (&[f32], &[f64]) {
         let c = &mut self.cursors[i];
         c.in_flight = true;
-        c.packed = true;
         let w = &self.windows[i];
         (&w.audio, &w.speech_starts)
     }
@@ -358,7 +355,6 @@ impl Transcription {
     pub(crate) fn unpack(&mut self, i: usize) {
         let c = &mut self.cursors[i];
         c.in_flight = false;
-        c.packed = false;
         c.alone = true;
     }
 

@@ -228,15 +228,12 @@ impl Reader {
             // at RapidOCR's size (a video without one keeps its full-size reads).
             let looking = o.band == BandChoice::Auto
                 && k.band.as_ref().is_some_and(BandFinder::seen_caption_like);
-            let read = match known(k.band.as_ref()) {
-                Some(band) => {
-                    let in_band = |q: &Quad| band.holds(&Region::of_quad(q, w, h));
-                    ocr.recognize_sized(&img, o.min_confidence, around_captions(), &in_band)?
-                }
-                None if looking => {
-                    ocr.recognize_sized(&img, o.min_confidence, around_captions(), &|_| false)?
-                }
-                None => ocr.recognize(&img, o.min_confidence)?,
+            let band = known(k.band.as_ref());
+            let read = if band.is_some() || looking {
+                let in_band = |q: &Quad| band.is_some_and(|b| b.holds(&Region::of_quad(q, w, h)));
+                ocr.recognize_sized(&img, o.min_confidence, around_captions(), &in_band)?
+            } else {
+                ocr.recognize(&img, o.min_confidence)?
             };
             let lines = located(read, w, h, 0.0, 1.0);
             v.ocr_frames += 1;

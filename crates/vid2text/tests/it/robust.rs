@@ -55,6 +55,27 @@ fn assert_parts_complete(out: &Path) {
     }
 }
 
+/// Reruns the job over OUT after an interrupted run that committed `before` inputs: the rerun
+/// skips exactly those, does the rest, and every input is then committed once.
+fn rerun_completes_each_input_once(inputs: &[String], out: &Path, before: usize, extra: &[&str]) {
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let common = ["--asr-model", "tiny.en", "--beam-size", "1", "--json"];
+    let r = run(&args, out, &[&common[..], extra].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(
+        summary["skipped"], before,
+        "the rerun redid committed inputs"
+    );
+    assert_eq!(summary["documents"], inputs.len() - before);
+    let got = sources(out);
+    assert_eq!(got.len(), inputs.len());
+    assert!(
+        got.values().all(|&n| n == 1),
+        "a document was committed twice: {got:?}"
+    );
+}
+
 fn spawn_run(inputs: &[String], out: &Path, extra: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_vid2text"))
         .arg("run")
@@ -120,29 +141,7 @@ fn kill_9_at_random_moments_then_rerun_gives_every_input_once() {
         "only {kills} runs were still going when killed"
     );
     let before = sources(&out).len();
-    let r = run(
-        &inputs.iter().map(String::as_str).collect::<Vec<_>>(),
-        &out,
-        &[
-            "--asr-model",
-            "tiny.en",
-            "--beam-size",
-            "1",
-            "--commit-every",
-            "1",
-            "--json",
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let summary: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    assert_eq!(
-        summary["skipped"], before,
-        "the rerun redid committed inputs"
-    );
-    assert_eq!(summary["documents"], inputs.len() - before);
-    let got = sources(&out);
-    assert_eq!(got.len(), inputs.len());
-    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    rerun_completes_each_input_once(&inputs, &out, before, &["--commit-every", "1"]);
     assert!(failures(&out).is_empty());
     assert_parts_complete(&out);
     for sub in ["docs", "failures", "subtitles"] {
@@ -342,23 +341,7 @@ fn sigterm_commits_what_is_finished_and_the_rerun_does_the_rest_once() {
         !out.join("shards/00000.done").exists(),
         "a stopped shard is not done"
     );
-    // The rerun does the rest, each input once.
-    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let r = run(
-        &args,
-        &out,
-        &["--asr-model", "tiny.en", "--beam-size", "1", "--json"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let summary: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
-    assert_eq!(summary["skipped"], committed.len());
-    assert_eq!(summary["documents"], inputs.len() - committed.len());
-    let all = sources(&out);
-    assert_eq!(all.len(), inputs.len());
-    assert!(
-        all.values().all(|&n| n == 1),
-        "a document was committed twice"
-    );
+    rerun_completes_each_input_once(&inputs, &out, committed.len(), &[]);
 }
 
 #[test]
@@ -384,15 +367,7 @@ fn a_second_signal_exits_at_once_and_loses_nothing_committed() {
     assert_parts_complete(&out);
     let committed = sources(&out);
     assert!(committed.values().all(|&n| n == 1));
-    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let r = run(&args, &out, &["--asr-model", "tiny.en", "--beam-size", "1"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let all = sources(&out);
-    assert_eq!(all.len(), inputs.len());
-    assert!(
-        all.values().all(|&n| n == 1),
-        "a document was committed twice"
-    );
+    rerun_completes_each_input_once(&inputs, &out, committed.len(), &[]);
 }
 
 #[test]

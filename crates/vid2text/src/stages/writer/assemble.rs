@@ -10,7 +10,7 @@ use vid2text_core::render::{self, TextFormat};
 use vid2text_core::round;
 use vid2text_models::whisper::Transcript;
 
-use super::script::ChineseScript;
+use super::script::{self, ChineseScript};
 use crate::stages::{Header, Visual};
 
 /// What every document of a run shares.
@@ -142,14 +142,10 @@ fn one_script(
 /// Texts as fusion compares them: Traditional Chinese as Simplified (Whisper writes Mandarin in
 /// either; captions are mostly Simplified), then words and CJK characters in lower case.
 fn fusion_units(text: &str) -> Vec<String> {
-    static T2S: std::sync::OnceLock<Option<ferrous_opencc::OpenCC>> = std::sync::OnceLock::new();
-    let t2s = T2S.get_or_init(|| {
-        ferrous_opencc::OpenCC::from_config(ferrous_opencc::config::BuiltinConfig::T2s).ok()
-    });
     let has_han = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
-    match t2s {
-        Some(t2s) if has_han => plain_units(&t2s.convert(text)),
-        _ => plain_units(text),
+    match has_han {
+        true => plain_units(&script::to_simplified(text)),
+        false => plain_units(text),
     }
 }
 

@@ -29,11 +29,17 @@ impl ChineseScript {
         let table = match self {
             ChineseScript::Keep => return text.to_string(),
             _ if !is_chinese(text) => return text.to_string(),
-            ChineseScript::Simplified => table(&T2S, BuiltinConfig::T2s),
+            ChineseScript::Simplified => return to_simplified(text),
             ChineseScript::Traditional => table(&S2T, BuiltinConfig::S2t),
         };
         table.convert(text)
     }
+}
+
+/// `text` with every Traditional form made Simplified, whatever the language (fusion compares
+/// texts this way). The one T2S table of the process.
+pub fn to_simplified(text: &str) -> String {
+    table(&T2S, BuiltinConfig::T2s).convert(text)
 }
 
 static T2S: OnceLock<OpenCC> = OnceLock::new();

@@ -12,6 +12,7 @@ pub mod input;
 pub mod outdir;
 pub mod render;
 pub mod screen;
+pub mod shards;
 pub mod sidecar;
 pub mod text;
 

@@ -26,8 +26,11 @@ use crate::error::{Error, Result};
 pub struct OutDir {
     root: PathBuf,
     shard: u32,
+    /// One shard of a planned job (`vid2text work`): reads and cleans only its own parts.
+    shard_only: bool,
     next_part: u32,
-    /// `OUT/lock`, held (flock) for as long as this value lives: one writer per OUT.
+    /// `OUT/lock` (`vid2text run`: one writer per OUT) or `OUT/shards/SSSSS.lock` (`vid2text
+    /// work`: one worker per shard), held (flock) for as long as this value lives.
     _lock: File,
 }
 
@@ -50,41 +53,74 @@ struct SourceOnly {
 }
 
 impl OutDir {
-    /// Opens (creating it when needed) an output directory, and removes `*.tmp` files that a
-    /// killed run left behind.
+    /// Opens (creating it when needed) an output directory for `vid2text run`, and removes
+    /// `*.tmp` files that a killed run left behind.
     pub fn open(root: impl Into<PathBuf>, shard: u32) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
         // The lock comes first: the clean-up below must never touch another run's files.
-        let lock = acquire_lock(&root)?;
+        let lock = acquire_lock(&root.join("lock"), &root, LockWait::No)?;
+        // A planned job's shards are written by their own workers, which `run`'s lock does not
+        // keep out: its clean-up would delete their files in flight.
+        if let Some(n) = planned_shards(&root)? {
+            return Err(Error::Config(format!(
+                "{} is a job planned into {n} shards: run them with `vid2text work {0} --shard I` \
+                 (or `vid2text slurm`/`k8s`), not `vid2text run`",
+                root.display()
+            )));
+        }
         for sub in ["docs", "failures", "shards", "subtitles", "generations"] {
-            let d = root.join(sub);
-            fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-            for entry in fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
-                let p = entry.map_err(|e| Error::io(&d, e))?.path();
-                if p.extension().is_some_and(|e| e == "tmp") {
-                    fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
-                }
-            }
+            remove_tmp(&root.join(sub), None)?;
         }
         // Downloads of a killed run are incomplete or orphaned.
-        let downloads = root.join("downloads");
-        fs::create_dir_all(&downloads).map_err(|e| Error::io(&downloads, e))?;
-        for entry in fs::read_dir(&downloads).map_err(|e| Error::io(&downloads, e))? {
-            let p = entry.map_err(|e| Error::io(&downloads, e))?.path();
-            fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
-        }
+        clear_files(&root.join("downloads"))?;
         for stale in ["run.json.tmp", "lock.tmp"] {
             let _ = fs::remove_file(root.join(stale));
         }
+        Self::finish_open(root, shard, false, lock)
+    }
+
+    /// Opens one shard of a planned job for its worker (`vid2text work`): takes the shard's
+    /// own lock (`shards/SSSSS.lock`), so workers of different shards share OUT and two workers
+    /// of one shard do not, and cleans only this shard's leftovers (`downloads/SSSSS/`).
+    pub fn open_shard(root: impl Into<PathBuf>, shard: u32) -> Result<Self> {
+        let root = root.into();
+        let shards = root.join("shards");
+        fs::create_dir_all(&shards).map_err(|e| Error::io(&shards, e))?;
+        // `vid2text status` try-locks for an instant: wait that long before refusing.
+        let lock = acquire_lock(
+            &crate::shards::lock_path(&root, shard),
+            &root,
+            LockWait::Briefly,
+        )?;
+        let prefix = format!("part-{shard:05}-");
+        for sub in ["docs", "failures", "subtitles"] {
+            let d = root.join(sub);
+            fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        }
+        for sub in ["docs", "failures"] {
+            remove_tmp(&root.join(sub), Some(&prefix))?;
+        }
+        clear_files(&root.join("downloads").join(format!("{shard:05}")))?;
+        Self::finish_open(root, shard, true, lock)
+    }
+
+    fn finish_open(root: PathBuf, shard: u32, shard_only: bool, lock: File) -> Result<Self> {
         let mut out = OutDir {
             root,
             shard,
+            shard_only,
             next_part: 0,
             _lock: lock,
         };
         out.next_part = out.scan_part_numbers()?;
         Ok(out)
+    }
+
+    /// Whether a part file belongs to what this `OutDir` reads: every part for `run`, the
+    /// shard's own for `work` (an input belongs to one shard only).
+    fn reads(&self, name: &str) -> bool {
+        !self.shard_only || name.starts_with(&self.prefix())
     }
 
     fn prefix(&self) -> String {
@@ -168,6 +204,9 @@ impl OutDir {
     pub fn committed(&self) -> Result<Committed> {
         let mut c = Committed::default();
         let mut lines = DocumentLines::of(&self.root)?;
+        if self.shard_only {
+            lines = lines.only(&self.prefix());
+        }
         while let Some(line) = lines.next() {
             let d: SourceOnly = serde_json::from_str(&line?).map_err(|e| {
                 let part = lines.part().unwrap_or(&self.root);
@@ -186,7 +225,7 @@ impl OutDir {
         let dir = self.root.join("failures");
         let mut parts = Vec::new();
         for name in list(&dir)? {
-            if !name.ends_with(".jsonl") {
+            if !name.ends_with(".jsonl") || !self.reads(&name) {
                 continue;
             }
             let path = dir.join(&name);
@@ -318,6 +357,21 @@ impl DocumentLines {
         })
     }
 
+    /// Only the parts whose file name starts with `prefix` (`part-SSSSS-`: one shard's).
+    pub fn only(mut self, prefix: &str) -> Self {
+        let kept: Vec<PathBuf> = self
+            .parts
+            .by_ref()
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .collect();
+        self.parts = kept.into_iter();
+        self
+    }
+
     /// The part file the last line came from.
     pub fn part(&self) -> Option<&Path> {
         self.current.as_ref().map(|(p, _)| p.as_path())
@@ -347,6 +401,21 @@ impl Iterator for DocumentLines {
     }
 }
 
+/// The shard count of a job that `vid2text plan` split (None for a `vid2text run` OUT).
+pub fn planned_shards(root: &Path) -> Result<Option<u32>> {
+    let path = root.join("run.json");
+    let run: serde_json::Value = match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(&path, format!("unreadable run.json: {e}")))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    Ok(run
+        .get("plan")
+        .and(run["shards"].as_u64())
+        .map(|n| n as u32))
+}
+
 /// The owner of an output directory, as written into `OUT/lock`.
 #[derive(Debug, serde::Serialize, Deserialize)]
 struct LockOwner {
@@ -362,37 +431,69 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Takes `OUT/lock`: an advisory lock (flock) that the kernel releases when the owner dies, so a
-/// lock left by a killed run is taken over without any clean-up, and two live runs never write
-/// into one OUT. The file names the owner for the refusal message.
-fn acquire_lock(root: &Path) -> Result<File> {
-    let path = root.join("lock");
+#[derive(Clone, Copy, PartialEq)]
+enum LockWait {
+    No,
+    /// A few tries over half a second, for a lock that `vid2text status` holds for an instant.
+    Briefly,
+}
+
+/// Takes `OUT/lock` or a shard's lock: an advisory lock (flock) that the kernel releases when
+/// the owner dies, so a lock left by a killed run is taken over without any clean-up, and two
+/// live runs never write the same parts. The file names the owner for the refusal message.
+fn acquire_lock(path: &Path, root: &Path, wait: LockWait) -> Result<File> {
     let mut file = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let owner = fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<LockOwner>(&t).ok())
-                .map(|o| {
-                    format!(
-                        "vid2text pid {} on {} (started at unix time {})",
-                        o.pid, o.host, o.started_unix
-                    )
-                })
-                .unwrap_or_else(|| "another vid2text process".into());
-            return Err(Error::Locked(format!(
-                "{} is in use by {owner}; one run per output directory (a lock left by a killed run is taken over automatically)",
-                root.display()
-            )));
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let tries = if wait == LockWait::Briefly { 6 } else { 1 };
+    for attempt in 1..=tries {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if attempt < tries => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let owner = fs::read_to_string(path)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<LockOwner>(&t).ok())
+                    .map(|o| {
+                        format!(
+                            "vid2text pid {} on {} (started at unix time {})",
+                            o.pid, o.host, o.started_unix
+                        )
+                    })
+                    .unwrap_or_else(|| "another vid2text process".into());
+                let what = match path.file_name().and_then(|n| n.to_str()) {
+                    Some("lock") => format!(
+                        "{} is in use by {owner}; one run per output directory",
+                        root.display()
+                    ),
+                    _ => format!(
+                        "shard lock {} is held by {owner}; one worker per shard",
+                        path.display()
+                    ),
+                };
+                return Err(Error::Locked(format!(
+                    "{what} (a lock left by a killed run is taken over automatically)"
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Error::io(
+                    path,
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot take the lock ({e}); the file system must support flock \
+                             (README, \"Running on a cluster\")"
+                        ),
+                    ),
+                ))
+            }
         }
-        Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
     }
     let owner = LockOwner {
         pid: std::process::id(),
@@ -408,8 +509,34 @@ fn acquire_lock(root: &Path) -> Result<File> {
         .and_then(|_| file.seek(std::io::SeekFrom::Start(0)))
         .and_then(|_| file.write_all(text.as_bytes()))
         .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io(&path, e))?;
+        .map_err(|e| Error::io(path, e))?;
     Ok(file)
+}
+
+/// Removes the `*.tmp` files (those whose name starts with `prefix`, when given) of `dir`,
+/// creating it when needed.
+fn remove_tmp(dir: &Path, prefix: Option<&str>) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for name in list(dir)? {
+        if name.ends_with(".tmp") && prefix.is_none_or(|p| name.starts_with(p)) {
+            let p = dir.join(&name);
+            fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Empties `dir` of files (not of the shard folders below it), creating it when needed.
+fn clear_files(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if entry.file_type().is_ok_and(|t| !t.is_dir()) {
+            let p = entry.path();
+            fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {

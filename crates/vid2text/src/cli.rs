@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::stages::writer::script::ChineseScript;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,9 +31,22 @@ pub enum Command {
     Models(ModelsArgs),
     /// Print the committed documents of an output directory (JSON lines, or only their text).
     Cat(CatArgs),
+    /// Split a job into N fixed shards balanced by media duration: JOB/run.json and
+    /// JOB/shards/SSSSS.manifest (README, "Running on a cluster"). Takes every option of `run`.
+    Plan(Box<PlanArgs>),
+    /// Run one shard of a planned job (a Slurm array task, a Kubernetes Indexed Job pod).
+    Work(WorkArgs),
+    /// Where each shard of a planned job stands; exit 0 only when every shard is done.
+    Status(StatusArgs),
+    /// Write (and with --submit, submit) a Slurm job array: one task per shard.
+    Slurm(SlurmArgs),
+    /// Write a Kubernetes Indexed Job manifest: one completion index per shard.
+    K8s(K8sArgs),
 }
 
-#[derive(Args, Debug)]
+/// The options of `vid2text run` (also those a plan records in `run.json` for its workers, hence
+/// serde).
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
 #[command(rename_all = "kebab-case")]
 pub struct RunArgs {
     /// Videos or audio files, directories (walked recursively) and manifests (.txt: one path or
@@ -236,7 +250,8 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeviceArg {
     Cpu,
     Cuda,
@@ -256,6 +271,135 @@ pub struct CatArgs {
     /// Print only each document's source and text.
     #[arg(long)]
     pub text: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Shards to split the inputs into: one per array task or pod.
+    #[arg(long, value_name = "N")]
+    pub shards: u32,
+    /// Inputs probed in parallel for their duration (0 = two per core; probing waits on the
+    /// disk or the network more than on the CPU). Inputs whose manifest line has a
+    /// `duration_s` column are not probed.
+    #[arg(long, default_value_t = 0)]
+    pub probe_workers: usize,
+}
+
+#[derive(Args, Debug)]
+#[command(rename_all = "kebab-case")]
+pub struct WorkArgs {
+    /// Job directory written by `vid2text plan`.
+    pub job: PathBuf,
+    /// The shard to run. Default: $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX (Kubernetes).
+    #[arg(long, value_name = "I")]
+    pub shard: Option<u32>,
+    /// Threads for Whisper on this worker (default: the plan's --threads; 0 = all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Whisper replicas on this worker (default: the plan's).
+    #[arg(long)]
+    pub replicas: Option<usize>,
+    /// Inputs decoded in parallel on this worker (default: the plan's).
+    #[arg(long)]
+    pub decode_workers: Option<usize>,
+    /// OCR workers on this worker (default: the plan's).
+    #[arg(long)]
+    pub ocr_workers: Option<usize>,
+    /// Model directory on this worker (default: the plan's --models-dir, else
+    /// $VID2TEXT_MODELS, else ~/.cache/vid2text/models).
+    #[arg(long, env = "VID2TEXT_MODELS", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    /// Print a machine-readable summary (JSON) on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no summary line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Job directory written by `vid2text plan`.
+    pub job: PathBuf,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the shards to (re)submit, failed or not started, as a Slurm --array list.
+    #[arg(long)]
+    pub missing: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(rename_all = "kebab-case")]
+pub struct SlurmArgs {
+    /// Job directory written by `vid2text plan`.
+    pub job: PathBuf,
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+    #[arg(long, value_name = "A")]
+    pub account: Option<String>,
+    /// CPUs per array task; vid2text's threads follow it.
+    #[arg(long, default_value_t = 4, value_name = "C")]
+    pub cpus_per_task: u32,
+    /// GPUs per array task (the plan's --device cuda uses them).
+    #[arg(long, value_name = "G")]
+    pub gpus_per_task: Option<u32>,
+    /// Memory per task, as sbatch takes it (e.g. 16G).
+    #[arg(long, value_name = "M")]
+    pub mem: Option<String>,
+    /// Time limit per task, as sbatch takes it (e.g. 4:00:00). At the limit Slurm sends SIGTERM:
+    /// the worker commits what is finished and a resubmission does the rest.
+    #[arg(long, value_name = "T")]
+    pub time: Option<String>,
+    /// Tasks running at once (sbatch's --array ...%K).
+    #[arg(long, value_name = "K")]
+    pub max_parallel: Option<u32>,
+    /// Only the shards that are failed or not started (what `status --missing` lists).
+    #[arg(long)]
+    pub missing: bool,
+    /// Submit the script with sbatch and print the Slurm job id.
+    #[arg(long)]
+    pub submit: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(rename_all = "kebab-case")]
+pub struct K8sArgs {
+    /// Job directory written by `vid2text plan`.
+    pub job: PathBuf,
+    /// Container image with vid2text, FFmpeg and the models.
+    #[arg(long)]
+    pub image: String,
+    /// PersistentVolumeClaim of the shared file system that holds JOB and the inputs.
+    #[arg(long, value_name = "NAME")]
+    pub pvc: Option<String>,
+    /// Where the claim is mounted in the pod. Input paths in the shard manifests are absolute:
+    /// mount the shared file system where it is on the machine that planned.
+    #[arg(long, default_value = "/data", value_name = "PATH")]
+    pub mount_path: String,
+    /// Pods running at once.
+    #[arg(long, default_value_t = 4, value_name = "K")]
+    pub parallelism: u32,
+    /// Retries of one index (a shard) before Kubernetes gives it up.
+    #[arg(long, default_value_t = 3)]
+    pub backoff_limit_per_index: u32,
+    /// CPU request and limit per pod; vid2text's threads follow it.
+    #[arg(long, default_value_t = 4)]
+    pub cpus: u32,
+    /// Memory request and limit per pod (Kubernetes quantity, e.g. 16Gi).
+    #[arg(long, default_value = "8Gi")]
+    pub memory: String,
+    /// GPUs per pod (nvidia.com/gpu).
+    #[arg(long)]
+    pub gpus: Option<u32>,
+    /// The Job's name (default: vid2text-<JOB's directory name>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Kubernetes namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
 }
 
 /// Parses a byte size: a number with an optional K, M, G or T suffix (powers of 1024).

@@ -4,6 +4,7 @@
 //! under OUT/failures/ and named on stderr), 2 for usage or configuration errors.
 
 mod cli;
+mod cluster;
 mod pipeline;
 mod settings;
 mod stages;
@@ -21,11 +22,18 @@ use crate::cli::{CatArgs, Cli, Command, ModelsArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Run(args) = &cli.command {
-        tune::reexec_with_hugepages(!args.no_ocr);
+    match &cli.command {
+        Command::Run(args) => tune::reexec_with_hugepages(!args.no_ocr),
+        Command::Work(args) => tune::reexec_with_hugepages(cluster::plan_reads_screens(&args.job)),
+        _ => {}
     }
     let result = match cli.command {
-        Command::Run(args) => run(*args),
+        Command::Run(args) => settings::Settings::from_args(*args).and_then(run),
+        Command::Work(args) => cluster::work_settings(args).and_then(run),
+        Command::Plan(args) => cluster::plan(*args),
+        Command::Status(args) => cluster::status(args),
+        Command::Slurm(args) => cluster::slurm(args),
+        Command::K8s(args) => cluster::k8s(args),
         Command::Models(args) => models(args).map(|_| ExitCode::SUCCESS),
         Command::Cat(args) => cat(args).map(|_| ExitCode::SUCCESS),
     };
@@ -45,8 +53,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
-    let settings = settings::Settings::from_args(args)?;
+/// `run`, and `work` on one shard: the pipeline, its summary, the exit status.
+fn run(settings: settings::Settings) -> anyhow::Result<ExitCode> {
     let (json, quiet) = (settings.json, settings.quiet);
     stop::install().context("cannot install the SIGTERM and SIGINT handlers")?;
     let summary = pipeline::run(settings)?;

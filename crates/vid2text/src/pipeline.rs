@@ -38,8 +38,11 @@ use crate::summary::{peak_rss_mib, Summary};
 /// read-only disk; a failed input is a record in OUT/failures, not an error.
 pub fn run(settings: Settings) -> Result<Summary> {
     let started = Instant::now();
-    let out = OutDir::open(&settings.output, 0)
-        .with_context(|| format!("cannot use output directory {}", settings.output.display()))?;
+    let out = match &settings.shard {
+        None => OutDir::open(&settings.output, 0),
+        Some(s) => OutDir::open_shard(&settings.output, s.index),
+    }
+    .with_context(|| format!("cannot use output directory {}", settings.output.display()))?;
     out.ensure_config(&settings.run_json(), settings.new_config_generation)?;
     let stages = Stages::build(&settings)?;
     let (todo, early, mut summary) = discover(&settings, &out)?;
@@ -164,7 +167,16 @@ fn discover(s: &Settings, out: &OutDir) -> Result<(Vec<Input>, Vec<Failure>, Sum
     };
     let mut todo = Vec::new();
     let mut early = Vec::new();
-    for item in input::discover(&s.inputs, &|p: &Path| vid2text_media::is_media(p)) {
+    let items = match &s.shard {
+        Some(shard) => shard
+            .entries
+            .iter()
+            .cloned()
+            .map(|e| e.into_input())
+            .collect(),
+        None => input::discover(&s.inputs, &|p: &Path| vid2text_media::is_media(p)),
+    };
+    for item in items {
         summary.inputs += 1;
         let uri = match &item {
             Ok(i) => &i.uri,

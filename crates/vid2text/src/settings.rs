@@ -44,6 +44,15 @@ pub struct Settings {
     /// What decides the content of documents, and its hash (`pipeline.config_hash`).
     pub config: serde_json::Value,
     pub config_hash: String,
+    /// `vid2text work`: the one shard of a planned job this process runs (its inputs come from
+    /// the shard manifest, not from `inputs`).
+    pub shard: Option<ShardWork>,
+}
+
+/// One shard of a planned job: its index and its manifest's entries.
+pub struct ShardWork {
+    pub index: u32,
+    pub entries: Vec<vid2text_core::shards::PlanEntry>,
 }
 
 /// The models a run uses, resolved in the model directory.
@@ -208,6 +217,7 @@ impl Settings {
             retry_failed: a.retry_failed,
             config,
             config_hash,
+            shard: None,
         })
     }
 

@@ -5,6 +5,7 @@ mod util;
 
 mod asr;
 mod captions;
+mod cluster;
 mod help;
 mod hostile;
 mod inputs;

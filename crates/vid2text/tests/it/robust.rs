@@ -1,6 +1,5 @@
 //! Never lose or duplicate a document: kills, full disks, locks, retries, configuration changes.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,16 +20,6 @@ fn clips(dir: &Path, n: usize) -> Vec<String> {
             p.display().to_string()
         })
         .collect()
-}
-
-/// Sources of the committed documents, with how often each appears.
-fn sources(out: &Path) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for d in documents(out) {
-        *m.entry(d["source"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
-    m
 }
 
 /// Every file under a final name in docs/ and failures/ is complete and readable.
@@ -265,32 +254,6 @@ fn wait_for_files(dir: &Path, n: usize, limit: Duration, child: &mut std::proces
         assert!(began.elapsed() < limit, "{have} of {n} inputs finished");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// `n` short inputs with distinct bytes (so distinct document ids and sidecar names): real
-/// speech, each with its own metadata.
-fn distinct_clips(dir: &Path, n: usize) -> Vec<String> {
-    std::fs::create_dir_all(dir).unwrap();
-    let sources = [
-        data_str("speech/en/misc/sr-english.wav"),
-        data_str("speech/en/librivox-pocketsphinx/ss01-0880.wav"),
-    ];
-    (0..n)
-        .map(|i| {
-            let p = dir.join(format!("clip{i:02}.wav")).display().to_string();
-            let comment = format!("comment=clip {i}");
-            ffmpeg(&[
-                "-i",
-                &sources[i % 2],
-                "-c",
-                "copy",
-                "-metadata",
-                &comment,
-                &p,
-            ]);
-            p
-        })
-        .collect()
 }
 
 #[test]

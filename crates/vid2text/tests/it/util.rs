@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -156,4 +157,40 @@ pub fn skipped(test: &str, why: &str) {
         .open(path)
         .expect("target/tmp/skipped.txt");
     writeln!(f, "{test}: {why}").expect("target/tmp/skipped.txt");
+}
+
+/// Sources of the committed documents, with how often each appears.
+pub fn sources(out: &Path) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for d in documents(out) {
+        *m.entry(d["source"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+/// `n` short inputs with distinct bytes (so distinct document ids and sidecar names): real
+/// speech, each with its own metadata.
+pub fn distinct_clips(dir: &Path, n: usize) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let sources = [
+        data_str("speech/en/misc/sr-english.wav"),
+        data_str("speech/en/librivox-pocketsphinx/ss01-0880.wav"),
+    ];
+    (0..n)
+        .map(|i| {
+            let p = dir.join(format!("clip{i:02}.wav")).display().to_string();
+            let comment = format!("comment=clip {i}");
+            ffmpeg(&[
+                "-i",
+                &sources[i % 2],
+                "-c",
+                "copy",
+                "-metadata",
+                &comment,
+                &p,
+            ]);
+            p
+        })
+        .collect()
 }

@@ -1,0 +1,321 @@
+//! A job split into shards (`plan`), run by several workers (`work`), checked (`status`), and the
+//! array jobs that run it on Slurm and Kubernetes.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+const TINY: [&str; 6] = [
+    "--asr-model",
+    "tiny.en",
+    "--beam-size",
+    "1",
+    "--no-ocr",
+    "-q",
+];
+
+/// `vid2text plan INPUTS -o JOB --shards N` with the fast options, which must succeed.
+pub fn plan(inputs: &[String], job: &Path, shards: u32, extra: &[&str]) {
+    let job_s = job.display().to_string();
+    let n = shards.to_string();
+    let mut args = vec!["plan"];
+    args.extend(inputs.iter().map(String::as_str));
+    args.extend_from_slice(&["-o", &job_s, "--shards", &n]);
+    args.extend_from_slice(&TINY);
+    args.extend_from_slice(extra);
+    let r = vid2text(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+fn spawn_work(job: &Path, shard: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_vid2text"))
+        .arg("work")
+        .arg(job)
+        .args(["--shard", &shard.to_string(), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vid2text work")
+}
+
+fn status_json(job: &Path) -> (i32, Value) {
+    let job_s = job.display().to_string();
+    let r = vid2text(&["status", &job_s, "--json"]);
+    (
+        r.code,
+        serde_json::from_str(r.stdout.trim()).expect("status JSON"),
+    )
+}
+
+/// The uris of one shard's manifest.
+fn manifest_uris(job: &Path, shard: u32) -> Vec<String> {
+    std::fs::read_to_string(job.join(format!("shards/{shard:05}.manifest")))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["uri"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn three_shards_killed_and_doubled_workers_give_every_input_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = distinct_clips(&tmp.path().join("in"), 30);
+    let job = tmp.path().join("job");
+    // A commit every two documents: a kill leaves committed parts and inputs to do.
+    plan(&inputs, &job, 3, &["--commit-every", "2"]);
+    let run: Value = serde_json::from_slice(&std::fs::read(job.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["shards"], 3);
+    assert_eq!(run["plan"]["inputs"], 30);
+    let mut planned: Vec<String> = (0..3).flat_map(|s| manifest_uris(&job, s)).collect();
+    planned.sort();
+    let mut given = inputs.clone();
+    given.sort();
+    assert_eq!(planned, given, "each input in exactly one shard manifest");
+    let (code, st) = status_json(&job);
+    assert_eq!((code, &st["complete"]), (1, &Value::Bool(false)));
+    assert_eq!(st["states"]["not_started"]["shards"], 3);
+
+    // Shard 0 runs to the end.
+    let r = vid2text(&["work", &job.display().to_string(), "--shard", "0", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // Shard 1 is killed with SIGKILL once it has committed a part, then rerun.
+    let mut child = spawn_work(&job, 1);
+    let began = Instant::now();
+    let committed = |e: std::io::Result<std::fs::DirEntry>| {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        name.starts_with("part-00001-") && name.ends_with(".jsonl.zst")
+    };
+    while !std::fs::read_dir(job.join("docs")).unwrap().any(committed) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "shard 1 ended before its first commit"
+        );
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "no commit from shard 1"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    let killed = child.wait().unwrap();
+    assert!(!killed.success(), "shard 1 finished before the kill");
+    assert!(!job.join("shards/00001.done").exists());
+    let (_, st) = status_json(&job);
+    assert_eq!(st["per_shard"][1]["state"], "failed", "{st}");
+    assert_eq!(st["per_shard"][0]["state"], "done", "{st}");
+    let job_s = job.display().to_string();
+    let missing = vid2text(&["status", &job_s, "--missing"]);
+    assert_eq!((missing.code, missing.stdout.trim()), (1, "1-2"));
+    let before = sources(&job).len();
+    assert!(
+        (10 + 2..20).contains(&before),
+        "{before} documents after the kill"
+    );
+    let r = vid2text(&["work", &job_s, "--shard", "1", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // Shard 2 is started twice at once: one worker runs it, the other refuses.
+    let (a, b) = (spawn_work(&job, 2), spawn_work(&job, 2));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut codes = [a.status.code(), b.status.code()];
+    codes.sort();
+    assert_eq!(codes, [Some(0), Some(2)], "one runs, one refuses");
+    let refusal = if a.status.success() {
+        &b.stderr
+    } else {
+        &a.stderr
+    };
+    let refusal = String::from_utf8_lossy(refusal);
+    assert!(refusal.contains("one worker per shard"), "{refusal}");
+
+    let (code, st) = status_json(&job);
+    assert_eq!(code, 0, "{st}");
+    assert_eq!(st["complete"], true);
+    assert_eq!(st["states"]["done"]["inputs"], 30);
+    assert_eq!(vid2text(&["status", &job_s, "--missing"]).stdout.trim(), "");
+    let got = sources(&job);
+    assert_eq!(got.len(), 30, "{got:?}");
+    assert!(
+        got.values().all(|&n| n == 1),
+        "a document was committed twice: {got:?}"
+    );
+    // Each shard wrote only its own inputs.
+    for shard in 0..3 {
+        let mine = manifest_uris(&job, shard);
+        let prefix = format!("part-{shard:05}-");
+        let lines: Vec<Value> = vid2text_core::outdir::DocumentLines::of(&job)
+            .unwrap()
+            .only(&prefix)
+            .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+            .collect();
+        assert_eq!(lines.len(), mine.len());
+        assert!(lines
+            .iter()
+            .all(|d| mine.contains(&d["source"].as_str().unwrap().to_string())));
+    }
+    // The words are real: half the clips are the LibriVox sentence "he was not an ill disposed
+    // young man".
+    let text = vid2text(&["cat", &job_s, "--text"]).stdout.to_lowercase();
+    assert_eq!(text.matches("young man").count(), 15, "{text}");
+}
+
+#[test]
+fn a_planned_job_is_worked_on_only_by_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = distinct_clips(&tmp.path().join("in"), 2);
+    let job = tmp.path().join("job");
+    plan(&inputs, &job, 2, &[]);
+    let job_s = job.display().to_string();
+    let r = run(
+        &inputs.iter().map(String::as_str).collect::<Vec<_>>(),
+        &job,
+        &TINY[..5],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("planned into 2 shards"), "{}", r.stderr);
+    let r = vid2text(&["work", &job_s, "--shard", "2"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("out of range"), "{}", r.stderr);
+    let r = vid2text(&["work", &job_s]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("SLURM_ARRAY_TASK_ID"), "{}", r.stderr);
+    // The array index comes from the environment, as Slurm and Kubernetes give it.
+    for (var, shard) in [("SLURM_ARRAY_TASK_ID", 0), ("JOB_COMPLETION_INDEX", 1)] {
+        let st = Command::new(env!("CARGO_BIN_EXE_vid2text"))
+            .args(["work", &job_s, "-q"])
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env(var, shard.to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert!(
+            job.join(format!("shards/{shard:05}.done")).exists(),
+            "{var}"
+        );
+    }
+    let again = vid2text(&[
+        "plan",
+        &inputs[0],
+        "-o",
+        &job_s,
+        "--shards",
+        "2",
+        "--asr-model",
+        "tiny.en",
+    ]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains("holds a job already"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(documents(&job).len(), 2);
+}
+
+#[test]
+fn durations_from_the_manifest_balance_the_shards_without_probing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // URLs that nothing serves: a probe would fail or hang, so they must not be probed.
+    let mut lines = String::new();
+    let durations = [3600.0, 60.0, 60.0, 60.0, 1800.0, 1700.0, 30.0, 30.0];
+    for (i, d) in durations.iter().enumerate() {
+        lines += &format!("{{\"uri\": \"http://127.0.0.1:9/v{i}.mp4\", \"duration_s\": {d}}}\n");
+    }
+    let manifest = tmp.path().join("m.jsonl");
+    std::fs::write(&manifest, lines).unwrap();
+    let job = tmp.path().join("job");
+    let began = Instant::now();
+    plan(&[manifest.display().to_string()], &job, 2, &[]);
+    assert!(began.elapsed() < Duration::from_secs(30));
+    let run: Value = serde_json::from_slice(&std::fs::read(job.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["plan"]["probed"], 0);
+    let load = |s: u32| -> f64 {
+        std::fs::read_to_string(job.join(format!("shards/{s:05}.manifest")))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["duration_s"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .sum()
+    };
+    // The hour-long video alone on one side, the rest (3770 s) on the other.
+    let (a, b) = (load(0), load(1));
+    assert_eq!(a + b, durations.iter().sum::<f64>());
+    assert!((a - b).abs() <= 200.0, "{a} vs {b}");
+}
+
+#[test]
+fn the_kubernetes_manifest_is_an_indexed_job_over_the_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = distinct_clips(&tmp.path().join("in"), 3);
+    let job = tmp.path().join("job");
+    plan(&inputs, &job, 3, &[]);
+    let job_s = job.display().to_string();
+    let r = vid2text(&[
+        "k8s",
+        &job_s,
+        "--image",
+        "registry.example/vid2text:0.4",
+        "--pvc",
+        "shared-data",
+        "--mount-path",
+        "/mnt/shared",
+        "--parallelism",
+        "2",
+        "--cpus",
+        "8",
+        "--gpus",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let path = r.stdout.trim();
+    let m: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(m["apiVersion"], "batch/v1");
+    assert_eq!(m["kind"], "Job");
+    let spec = &m["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    assert_eq!(spec["completions"], 3);
+    assert_eq!(spec["parallelism"], 2);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], "registry.example/vid2text:0.4");
+    let cmd: Vec<&str> = c["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(&cmd[..3], &["vid2text", "work", job_s.as_str()]);
+    assert!(
+        !cmd.contains(&"--shard"),
+        "the index comes from the pod: {cmd:?}"
+    );
+    let env = c["env"].as_sequence().unwrap();
+    let index = env
+        .iter()
+        .find(|e| e["name"] == "JOB_COMPLETION_INDEX")
+        .expect("index env");
+    assert_eq!(
+        index["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    );
+    assert_eq!(c["resources"]["limits"]["nvidia.com/gpu"], "1");
+    assert_eq!(c["volumeMounts"][0]["mountPath"], "/mnt/shared");
+    let vol = &pod["volumes"][0];
+    assert_eq!(vol["name"], c["volumeMounts"][0]["name"]);
+    assert_eq!(vol["persistentVolumeClaim"]["claimName"], "shared-data");
+}

@@ -11,6 +11,8 @@
 #
 #   scripts/setup.sh              # everything
 #   scripts/setup.sh --models     # only the models (no apt, no rustup)
+#   scripts/setup.sh --slurm      # also Slurm and munge (Debian's), for the test that runs a real
+#                                 # single-node cluster (scripts/test.sh passes it)
 #   scripts/setup.sh --mkl        # also Intel MKL for an MKL build (README, "CPU backends")
 #   scripts/setup.sh --gpu        # also cuBLAS 12 beside libctranslate2: the default build then
 #                                 # runs --device cuda wherever the NVIDIA driver is (README, "GPU")
@@ -22,13 +24,15 @@ only_models=0
 with_mkl=0
 with_gpu=0
 with_toolkit=0
+with_slurm=0
 for arg in "$@"; do
   case "$arg" in
     --models) only_models=1 ;;
     --mkl) with_mkl=1 ;;
+    --slurm) with_slurm=1 ;;
     --gpu) with_gpu=1 ;;
     --cuda-toolkit) with_toolkit=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +43,8 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 apt_packages=(ffmpeg pkg-config build-essential python3 python3-pip ca-certificates curl espeak-ng fonts-dejavu-core fonts-wqy-zenhei)
 # CMake only for the builds of CTranslate2 from source.
 if [ "$with_mkl" = 1 ] || [ "$with_toolkit" = 1 ]; then apt_packages+=(cmake); fi
+# The cluster test's daemons; the test starts and stops them itself (no systemd needed).
+if [ "$with_slurm" = 1 ]; then apt_packages+=(slurmctld slurmd slurm-client munge); fi
 if [ "$only_models" = 0 ]; then
   missing=()
   for p in "${apt_packages[@]}"; do

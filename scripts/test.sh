@@ -2,7 +2,7 @@
 # Set up (system packages, Rust, models) and run every test: the README's test command, and CI's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --slurm
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings

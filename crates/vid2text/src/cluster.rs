@@ -228,6 +228,13 @@ pub fn work_settings(args: WorkArgs) -> Result<Settings> {
     }
     a.json = args.json;
     a.quiet = args.quiet;
+    // The attempt is visible to `status` (failed, not "not started") even when it ends here.
+    let lock = shards::lock_path(&args.job, index);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&lock)
+        .with_context(|| format!("cannot create {}", lock.display()))?;
     let entries = shards::read_manifest(&args.job, index)?;
     let mut settings = Settings::from_args(a)?;
     // Each shard's downloads in its own folder: a worker's start-up clean-up empties only it.
@@ -251,12 +258,19 @@ struct ShardRow {
     /// The last worker that took the shard's lock (pid, host, start), for running and failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     worker: Option<serde_json::Value>,
+    /// Why the shard's manifest cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 fn shard_rows(job: &Path, shards: u32) -> Result<Vec<ShardRow>> {
     (0..shards)
         .map(|s| {
-            let entries = shards::read_manifest(job, s)?;
+            // A damaged manifest is reported with its shard, not an end to the report.
+            let (entries, error) = match shards::read_manifest(job, s) {
+                Ok(entries) => (entries, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
             let state = shards::shard_state(job, s)?;
             let worker = match state {
                 ShardState::Running | ShardState::Failed => {
@@ -272,6 +286,7 @@ fn shard_rows(job: &Path, shards: u32) -> Result<Vec<ShardRow>> {
                 inputs: entries.len(),
                 media_hours: entries.iter().filter_map(|e| e.duration_s).sum::<f64>() / 3600.0,
                 worker,
+                error,
             })
         })
         .collect()
@@ -353,7 +368,12 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                         )
                     })
                     .unwrap_or_default();
-                writeln!(out, "  shard {:05} {}{who}", r.shard, r.state.name())?;
+                let error = r
+                    .error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                writeln!(out, "  shard {:05} {}{who}{error}", r.shard, r.state.name())?;
             }
             let m = missing(&rows);
             if !m.is_empty() {

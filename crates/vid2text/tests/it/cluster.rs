@@ -319,3 +319,257 @@ fn the_kubernetes_manifest_is_an_indexed_job_over_the_shards() {
     assert_eq!(vol["name"], c["volumeMounts"][0]["name"]);
     assert_eq!(vol["persistentVolumeClaim"]["claimName"], "shared-data");
 }
+
+/// A single-node Slurm cluster on 127.0.0.1 (munged, slurmctld, slurmd from Debian's packages),
+/// in a scratch directory; every daemon it started is stopped when it is dropped.
+struct LocalSlurm {
+    dir: tempfile::TempDir,
+}
+
+impl LocalSlurm {
+    /// None (and the test recorded as skipped) where the daemons are not installed or this is
+    /// not root: `scripts/test.sh` installs them (`scripts/setup.sh --slurm`), CI runs as root.
+    fn start(test: &str) -> Option<LocalSlurm> {
+        let missing: Vec<&str> = ["munged", "slurmctld", "slurmd", "sbatch", "squeue"]
+            .into_iter()
+            .filter(|p| {
+                !["/usr/sbin", "/usr/bin"]
+                    .iter()
+                    .any(|d| Path::new(d).join(p).exists())
+            })
+            .collect();
+        if !missing.is_empty() {
+            skipped(
+                test,
+                &format!(
+                    "Slurm is not installed ({}): scripts/setup.sh --slurm",
+                    missing.join(", ")
+                ),
+            );
+            return None;
+        }
+        let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+        if String::from_utf8_lossy(&uid).trim() != "0" {
+            skipped(test, "the Slurm daemons need root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        std::fs::create_dir_all(d.join("state")).unwrap();
+        std::fs::create_dir_all(d.join("spool")).unwrap();
+        let host = String::from_utf8(Command::new("hostname").arg("-s").output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (ctld_port, d_port) = (port(), port());
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let p = |name: &str| d.join(name).display().to_string();
+        let conf = format!(
+            "ClusterName=vid2text\n\
+             SlurmctldHost={host}(127.0.0.1)\n\
+             SlurmctldPort={ctld_port}\n\
+             SlurmdPort={d_port}\n\
+             NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN\n\
+             PartitionName=ci Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n\
+             SlurmUser=root\nSlurmdUser=root\n\
+             AuthType=auth/munge\nAuthInfo=socket={}\n\
+             StateSaveLocation={}\nSlurmdSpoolDir={}\n\
+             SlurmctldPidFile={}\nSlurmdPidFile={}\n\
+             SlurmctldLogFile={}\nSlurmdLogFile={}\n\
+             ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n\
+             SelectType=select/cons_tres\nSelectTypeParameters=CR_CPU\n\
+             JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n\
+             MpiDefault=none\nReturnToService=2\nSchedulerType=sched/backfill\n",
+            p("munge.socket"),
+            p("state"),
+            p("spool"),
+            p("slurmctld.pid"),
+            p("slurmd.pid"),
+            p("slurmctld.log"),
+            p("slurmd.log"),
+        );
+        std::fs::write(d.join("slurm.conf"), conf).unwrap();
+        let key: Vec<u8> = (0..1024u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        std::fs::write(d.join("munge.key"), key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("munge.key"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        let cluster = LocalSlurm { dir };
+        let daemon = |cmd: &mut Command| {
+            let st = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "{cmd:?}");
+        };
+        daemon(Command::new("munged").args([
+            "--force",
+            &format!("--socket={}", p("munge.socket")),
+            &format!("--key-file={}", p("munge.key")),
+            &format!("--log-file={}", p("munged.log")),
+            &format!("--pid-file={}", p("munged.pid")),
+            &format!("--seed-file={}", p("munged.seed")),
+        ]));
+        daemon(Command::new("slurmctld").args(["-f", &p("slurm.conf")]));
+        daemon(Command::new("slurmd").args(["-f", &p("slurm.conf")]));
+        // Wait for the node to register as idle.
+        let began = Instant::now();
+        loop {
+            let out = cluster
+                .command("sinfo")
+                .args(["-h", "-o", "%t"])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).trim() == "idle" {
+                break;
+            }
+            assert!(
+                began.elapsed() < Duration::from_secs(60),
+                "the node never came up: {}",
+                cluster.logs()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Some(cluster)
+    }
+
+    /// A Slurm client command (or vid2text) pointed at this cluster.
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("SLURM_CONF", self.dir.path().join("slurm.conf"));
+        c
+    }
+
+    /// Waits until Slurm job `id` has left the queue.
+    fn wait(&self, id: &str, limit: Duration) {
+        let began = Instant::now();
+        loop {
+            let out = self
+                .command("squeue")
+                .args(["-h", "-j", id, "-o", "%i %t"])
+                .output()
+                .unwrap();
+            let queue = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && queue.is_empty() {
+                return;
+            }
+            assert!(
+                began.elapsed() < limit,
+                "job {id} still queued: {queue}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn logs(&self) -> String {
+        ["slurmctld.log", "slurmd.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for LocalSlurm {
+    fn drop(&mut self) {
+        let _ = self
+            .command("scancel")
+            .args(["--quiet", "--user=root"])
+            .status();
+        for daemon in ["slurmd", "slurmctld", "munged"] {
+            let pid = std::fs::read_to_string(self.dir.path().join(format!("{daemon}.pid")));
+            if let Ok(pid) = pid {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+        // Give them a moment to exit before the scratch directory goes.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_slurm_array_runs_the_shards_and_a_failed_index_is_resubmitted() {
+    let Some(slurm) = LocalSlurm::start("cluster::a_slurm_array_runs_the_shards") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = distinct_clips(&tmp.path().join("in"), 8);
+    let job = tmp.path().join("job");
+    plan(&inputs, &job, 4, &[]);
+    let job_s = job.display().to_string();
+    // Shard 2's manifest is damaged: its task fails (exit 2) and the others go on.
+    let manifest = job.join("shards/00002.manifest");
+    let good = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, "this is not a manifest\n").unwrap();
+
+    let vid2text_bin = env!("CARGO_BIN_EXE_vid2text");
+    let submit = |extra: &[&str]| -> String {
+        let out = slurm
+            .command(vid2text_bin)
+            .args(["slurm", &job_s, "--cpus-per-task", "1", "--submit"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let id = submit(&[]);
+    let script = std::fs::read_to_string(job.join("slurm/array.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-3\n"), "{script}");
+    slurm.wait(&id, Duration::from_secs(300));
+
+    let missing = vid2text(&["status", &job_s, "--missing"]);
+    assert_eq!(
+        (missing.code, missing.stdout.trim()),
+        (1, "2"),
+        "{}",
+        slurm.logs()
+    );
+    let (_, st) = status_json(&job);
+    assert_eq!(st["per_shard"][2]["state"], "failed", "{st}");
+    assert!(
+        st["per_shard"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("line 1"),
+        "{st}"
+    );
+    let log = std::fs::read_to_string(job.join(format!("logs/{id}_2.log"))).unwrap();
+    assert!(
+        log.contains("00002.manifest"),
+        "the task's log names the damage: {log}"
+    );
+    assert_eq!(documents(&job).len(), 6, "the three good shards' inputs");
+
+    std::fs::write(&manifest, good).unwrap();
+    let again = submit(&["--missing"]);
+    slurm.wait(&again, Duration::from_secs(300));
+    let (code, st) = status_json(&job);
+    assert_eq!(code, 0, "{st}\n{}", slurm.logs());
+    let got = sources(&job);
+    assert_eq!(got.len(), 8, "{got:?}");
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    // Nothing is left to submit.
+    let out = slurm
+        .command(vid2text_bin)
+        .args(["slurm", &job_s, "--missing", "--submit"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to submit"));
+}

@@ -5,6 +5,7 @@
 //! commit protocol.
 
 pub mod captions;
+pub mod dedup;
 pub mod doc;
 pub mod error;
 pub mod fusion;

@@ -42,6 +42,9 @@ pub enum Command {
     Slurm(SlurmArgs),
     /// Write a Kubernetes Indexed Job manifest: one completion index per shard.
     K8s(K8sArgs),
+    /// Mark documents that repeat an earlier one (same bytes, or near-identical text: a
+    /// re-encoded copy) across every shard, in OUT/dedup/, without rewriting committed parts.
+    Dedup(DedupArgs),
 }
 
 /// The options of `vid2text run` (also those a plan records in `run.json` for its workers, hence
@@ -266,11 +269,31 @@ pub struct ModelsArgs {
 
 #[derive(Args, Debug)]
 pub struct CatArgs {
-    /// Output directory of `vid2text run`.
+    /// Output directory of `vid2text run` (or job directory of `vid2text plan`: every shard).
     pub output: PathBuf,
     /// Print only each document's source and text.
     #[arg(long)]
     pub text: bool,
+    /// Leave out the documents that `vid2text dedup` marked as duplicates.
+    #[arg(long)]
+    pub skip_duplicates: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(rename_all = "kebab-case")]
+pub struct DedupArgs {
+    /// Output directory of `vid2text run`, or job directory of `vid2text plan`.
+    pub output: PathBuf,
+    /// Estimated Jaccard similarity of two documents' text shingles from which the later one
+    /// is a near duplicate.
+    #[arg(long, default_value_t = vid2text_core::dedup::DEFAULT_THRESHOLD)]
+    pub threshold: f64,
+    /// Documents with fewer tokens (words; CJK characters) are compared by content id only.
+    #[arg(long, default_value_t = vid2text_core::dedup::DEFAULT_MIN_TOKENS)]
+    pub min_tokens: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

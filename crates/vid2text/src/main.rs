@@ -5,6 +5,7 @@
 
 mod cli;
 mod cluster;
+mod dedup;
 mod pipeline;
 mod settings;
 mod stages;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cluster::status(args),
         Command::Slurm(args) => cluster::slurm(args),
         Command::K8s(args) => cluster::k8s(args),
+        Command::Dedup(args) => dedup::dedup(args),
         Command::Models(args) => models(args).map(|_| ExitCode::SUCCESS),
         Command::Cat(args) => cat(args).map(|_| ExitCode::SUCCESS),
     };
@@ -111,11 +113,22 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
 }
 
 fn cat(args: CatArgs) -> anyhow::Result<()> {
+    let skip = match args.skip_duplicates {
+        true => dedup::marked(&args.output)?,
+        false => Default::default(),
+    };
     let mut out = std::io::stdout().lock();
     for line in vid2text_core::outdir::DocumentLines::of(&args.output)? {
         let line = line?;
-        if args.text {
+        if args.text || !skip.is_empty() {
             let doc: serde_json::Value = serde_json::from_str(&line)?;
+            if skip.contains(doc["source"].as_str().unwrap_or("")) {
+                continue;
+            }
+            if !args.text {
+                writeln!(out, "{line}")?;
+                continue;
+            }
             writeln!(
                 out,
                 "# {}\n{}\n",

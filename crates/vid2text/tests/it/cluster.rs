@@ -573,3 +573,102 @@ fn a_slurm_array_runs_the_shards_and_a_failed_index_is_resubmitted() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to submit"));
 }
+
+#[test]
+fn dedup_marks_copies_and_re_encodings_across_shards_without_touching_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let jfk = data_str("speech/en/jfk/jfk.flac");
+    let (original, copy, reencoded) = (
+        dir.join("jfk.flac"),
+        dir.join("jfk-copy.flac"),
+        dir.join("jfk-small.mp3"),
+    );
+    std::fs::copy(&jfk, &original).unwrap();
+    std::fs::copy(&jfk, &copy).unwrap();
+    // Another container, codec, sample rate and bitrate: other bytes, nearly the same words.
+    ffmpeg(&[
+        "-i",
+        &jfk,
+        "-ar",
+        "22050",
+        "-b:a",
+        "32k",
+        &reencoded.display().to_string(),
+    ]);
+    let other = data_str("speech/en/misc/sr-english.wav");
+    let inputs: Vec<String> = [&original, &copy, &reencoded]
+        .iter()
+        .map(|p| p.display().to_string())
+        .chain([other])
+        .collect();
+    let job = tmp.path().join("job");
+    // The three long inputs go to three shards (longest first onto the least loaded).
+    plan(&inputs, &job, 3, &[]);
+    let shard_of =
+        |name: &str| (0..3).find(|&s| manifest_uris(&job, s).iter().any(|u| u.ends_with(name)));
+    let shards = [
+        shard_of("jfk.flac"),
+        shard_of("jfk-copy.flac"),
+        shard_of("jfk-small.mp3"),
+    ];
+    assert!(
+        shards[0] != shards[1] && shards[1] != shards[2] && shards[0] != shards[2],
+        "{shards:?}"
+    );
+    let job_s = job.display().to_string();
+    for s in 0..3 {
+        let r = vid2text(&["work", &job_s, "--shard", &s.to_string(), "-q"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let parts_before = std::fs::read_dir(job.join("docs")).unwrap().count();
+    let r = vid2text(&["dedup", &job_s, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(summary["documents"], 4);
+    assert_eq!(summary["duplicates"], 1, "{summary}");
+    assert_eq!(summary["near_duplicates"], 1, "{summary}");
+    assert_eq!(
+        std::fs::read_dir(job.join("docs")).unwrap().count(),
+        parts_before
+    );
+    assert_eq!(documents(&job).len(), 4, "the parts are untouched");
+    let marks: Vec<Value> = std::fs::read_to_string(job.join("dedup/duplicates.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Part order is shard order: the first of the three in it is kept. The mp3 is a near
+    // duplicate of a flac or the reverse; the second flac is a duplicate of the first.
+    let flacs = |m: &Value| {
+        ["source", "duplicate_of"]
+            .iter()
+            .all(|k| m[*k].as_str().unwrap().ends_with(".flac"))
+    };
+    for m in &marks {
+        let expected = if flacs(m) {
+            "duplicate"
+        } else {
+            "near_duplicate"
+        };
+        assert_eq!(m["reason"], expected, "{m}");
+        assert!(m["similarity"].as_f64().unwrap() >= 0.8, "{m}");
+    }
+    let kinds: Vec<&str> = marks
+        .iter()
+        .map(|m| m["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"duplicate") && kinds.contains(&"near_duplicate"),
+        "{kinds:?}"
+    );
+    let cat = vid2text(&["cat", &job_s, "--skip-duplicates"]);
+    assert_eq!(cat.stdout.lines().count(), 2, "{}", cat.stdout);
+    let text = vid2text(&["cat", &job_s, "--text", "--skip-duplicates"]).stdout;
+    assert_eq!(
+        text.matches("your country").count(),
+        2,
+        "one JFK, said once: {text}"
+    );
+}

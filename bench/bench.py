@@ -1,6 +1,6 @@
 """vid2text vs faster-whisper, side by side on the same inputs in the same run; and OCR.
 
-    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr|captions|short]
+    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr|captions|short|cluster]
                  [--also "LABEL=PATH"]...
 
 `--also` adds a row for another vid2text binary (another build of the engine, an older commit),
@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import captions
+import cluster
 import short
 
 REPO = Path(__file__).resolve().parent.parent
@@ -263,7 +264,7 @@ def main() -> None:
                     help="the ASR table's corpus: the mixed one (talks, short clips, music), the talks alone, or both")
     ap.add_argument("--binary", default=str(REPO / "target/release/vid2text"))
     ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
-    ap.add_argument("--only", choices=["asr", "ocr", "captions", "short"], help="one of the tables")
+    ap.add_argument("--only", choices=["asr", "ocr", "captions", "short", "cluster"], help="one of the tables")
     ap.add_argument("--captions-model", default="base",
                     help="Whisper model of the captions table (base: Mandarin needs a multilingual model)")
     ap.add_argument("--ocr-row", action="store_true", help="also time vid2text with OCR on in the ASR table")
@@ -280,6 +281,9 @@ def main() -> None:
     model_dir = str(models / "whisper" / a.model)
     if a.only == "short":
         short_table(a, model_dir)
+        return
+    if a.only == "cluster":
+        cluster_tables(a, model_dir)
         return
     refs = build_corpus(a.minutes * 60, 4)
     corpora = {"mixed corpus": refs,
@@ -345,11 +349,16 @@ def asr_table(a, model_dir: str, corpus: str, refs: dict) -> None:
                   flush=True)
 
 
-def short_table(a, model_dir: str) -> None:
+def short_corpus() -> dict:
+    """{path: reference} of the short videos: every English clip with a reference."""
     misc = DATA / "speech/en/misc"
     extra = [(misc / name, ref) for name, ref in
              (l.split("\t")[:2] for l in (misc / "trans.tsv").read_text().splitlines() if l.strip())]
-    refs = short.corpus(WORK, clips() + extra)
+    return short.corpus(WORK, clips() + extra)
+
+
+def short_table(a, model_dir: str) -> None:
+    refs = short_corpus()
     files = list(refs)
     media_s = sum(duration(f) for f in files)
     tools = {
@@ -362,6 +371,13 @@ def short_table(a, model_dir: str) -> None:
     }
     for beam in [int(b) for b in a.beams.split(",")]:
         short.table(tools, refs, a.rounds, media_s, wer, beam)
+
+
+def cluster_tables(a, model_dir: str) -> None:
+    refs = build_corpus(a.minutes * 60, 4)
+    durations = {f: duration(f) for f in refs}
+    cluster.throughput(a, model_dir, refs, durations, SAME_ENV, wer, tree_rss_kib)
+    cluster.planning(a, list(short_corpus()))
 
 
 if __name__ == "__main__":

@@ -93,6 +93,9 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     let mut text = serde_json::to_string_pretty(&run).expect("json");
     text.push('\n');
     write_atomic(&run_path, text.as_bytes())?;
+    if a.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
         "vid2text: planned {} inputs ({:.2} h of media; {probed} probed, {unknown} of unknown \
          duration, {failed} not found) into {n} shards of {:.2}-{:.2} h in {:.1} s: {}",

@@ -156,6 +156,10 @@ pub struct Stats {
     /// the input has neither. A corpus can keep only confirmed text by cutting on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption_agreement: Option<f64>,
+    /// Personal data replaced by placeholders in the document's texts, by kind (`email`,
+    /// `phone`, `ip`, `id_card`); absent when none was (or with `--keep-pii`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pii: BTreeMap<String, u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -8,6 +8,7 @@ pub mod captions;
 pub mod dedup;
 pub mod doc;
 pub mod error;
+pub mod filters;
 pub mod fusion;
 pub mod input;
 pub mod outdir;

@@ -152,6 +152,12 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = ChineseScript::Simplified)]
     pub chinese_script: ChineseScript,
 
+    /// Keep e-mail addresses, phone numbers, IP addresses and ID card numbers as they were said
+    /// or shown; by default they are replaced by <EMAIL>, <PHONE>, <IP>, <ID_CARD> (counted in
+    /// the document's `stats.pii`).
+    #[arg(long)]
+    pub keep_pii: bool,
+
     /// A keyframe is read at least this often (seconds), besides scene changes.
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub keyframe_interval: f64,

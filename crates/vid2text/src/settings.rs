@@ -145,6 +145,7 @@ impl Settings {
             ocr: (!a.no_ocr).then(|| OcrHashed::from(&a)),
             text_format,
             chinese_script: a.chinese_script,
+            keep_pii: a.keep_pii,
         };
         let config = content.to_json();
         let config_hash = config_hash(&config);
@@ -198,6 +199,7 @@ impl Settings {
                 assemble: assemble::Config {
                     text_format,
                     chinese_script: a.chinese_script,
+                    keep_pii: a.keep_pii,
                     pipeline,
                 },
                 sidecars,
@@ -471,6 +473,7 @@ struct ContentConfig<'a> {
     ocr: Option<OcrHashed>,
     text_format: TextFormat,
     chinese_script: ChineseScript,
+    keep_pii: bool,
 }
 
 impl ContentConfig<'_> {
@@ -504,6 +507,10 @@ impl ContentConfig<'_> {
         }
         // Since 0.3.0 Chinese text is Simplified unless asked otherwise; recorded only when
         // otherwise, so that OUTs of 0.2.0 resume (their later documents come out Simplified).
+        // Since 0.4.0 (like the filters, which are always on): only when not the default.
+        if self.keep_pii {
+            config["keep_pii"] = json!(true);
+        }
         if self.chinese_script != ChineseScript::Simplified {
             config["chinese_script"] = json!(self.chinese_script);
         }
@@ -562,6 +569,7 @@ mod tests {
             ocr: (!a.no_ocr).then(|| OcrHashed::from(a)),
             text_format: TextFormat::parse(&a.text_format).unwrap(),
             chinese_script: a.chinese_script,
+            keep_pii: a.keep_pii,
         };
         config_hash(&content.to_json())
     }

@@ -6,6 +6,7 @@ mod util;
 mod asr;
 mod captions;
 mod cluster;
+mod corpus;
 mod help;
 mod hostile;
 mod inputs;

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use vid2text_core::doc::{AudioInfo, Document, PipelineInfo, Stats};
+use vid2text_core::doc::{AudioInfo, Document, PipelineInfo, ScreenText, SpeechSegment, Stats};
+use vid2text_core::filters;
 use vid2text_core::fusion::{fuse, plain_units};
 use vid2text_core::render::{self, TextFormat};
 use vid2text_core::round;
@@ -20,6 +21,9 @@ pub struct Config {
     pub text_format: TextFormat,
     /// The script of Chinese text (`--chinese-script`).
     pub chinese_script: ChineseScript,
+    /// Leave e-mail addresses, phone numbers, IP addresses and ID numbers as they are
+    /// (`--keep-pii`); by default they are replaced by typed placeholders.
+    pub keep_pii: bool,
     /// Version, model ids and configuration hash: the document's `pipeline`.
     pub pipeline: PipelineInfo,
 }
@@ -40,6 +44,12 @@ pub fn assemble(
         &mut speech,
         &mut visual,
     );
+    let mut dropped: BTreeMap<String, u64> = transcript.dropped;
+    drop_hallucinations(&mut speech, &mut dropped);
+    let mut pii = BTreeMap::new();
+    if !config.keep_pii {
+        scrub(&mut speech, &mut visual, &mut pii);
+    }
     let fusion = fuse(
         config.text_format,
         &speech,
@@ -48,15 +58,26 @@ pub fn assemble(
         &fusion_units,
     );
     let mut parts = fusion.parts;
+    // Screen text that is not language (timecodes, counters, stray letters) stays in
+    // `screen_text` and out of `text`.
+    let screen_for_text: Vec<ScreenText> = visual
+        .screen_text
+        .iter()
+        .filter(|s| !filters::screen_not_language(&s.text))
+        .cloned()
+        .collect();
     if config.text_format.screen {
-        parts.screen = &visual.screen_text;
+        let left_out = visual.screen_text.len() - screen_for_text.len();
+        if left_out > 0 {
+            *dropped.entry("screen_not_language".into()).or_default() += left_out as u64;
+        }
+        parts.screen = &screen_for_text;
     }
     let text = render::render_parts(&parts);
     let (agreement, caption_agreement) = (fusion.agreement, fusion.document);
     for (seg, a) in speech.iter_mut().zip(agreement) {
         seg.caption_agreement = a;
     }
-    let mut dropped: BTreeMap<String, u64> = transcript.dropped;
     dropped.retain(|_, v| *v > 0);
     let audio = header.info.audio.first().map(|a| AudioInfo {
         codec: a.codec.clone(),
@@ -95,6 +116,7 @@ pub fn assemble(
             caption_frames: visual.caption_frames,
             caption_reads: visual.caption_reads,
             caption_agreement,
+            pii,
         },
         text,
         speech,
@@ -136,6 +158,42 @@ fn one_script(
         if !cjk_not_chinese(c.language.as_deref()) {
             c.text = script.convert(&c.text);
         }
+    }
+}
+
+/// Drops the speech segments that are Whisper's stock phrases, repetition loops or faster than
+/// speech ([`filters::hallucination`]), and the third and later of identical segments in a
+/// row, counting each by reason.
+fn drop_hallucinations(speech: &mut Vec<SpeechSegment>, dropped: &mut BTreeMap<String, u64>) {
+    let texts: Vec<&str> = speech.iter().map(|s| s.text.as_str()).collect();
+    let repeated = filters::repeated_segments(&texts);
+    let mut i = 0;
+    speech.retain(|s| {
+        let reason = match repeated[i] {
+            true => Some("repetition"),
+            false => filters::hallucination(&s.text, s.start, s.end),
+        };
+        i += 1;
+        if let Some(r) = reason {
+            *dropped.entry(r.into()).or_default() += 1;
+        }
+        reason.is_none()
+    });
+}
+
+/// Personal data in every text of the document replaced by typed placeholders, counted by kind.
+fn scrub(speech: &mut [SpeechSegment], visual: &mut Visual, pii: &mut BTreeMap<String, u64>) {
+    for s in speech.iter_mut() {
+        s.text = filters::scrub_pii(&s.text, pii);
+    }
+    for c in visual.captions.iter_mut() {
+        c.text = filters::scrub_pii(&c.text, pii);
+    }
+    for s in visual.screen_text.iter_mut() {
+        s.text = filters::scrub_pii(&s.text, pii);
+    }
+    for c in visual.subtitles.iter_mut() {
+        c.text = filters::scrub_pii(&c.text, pii);
     }
 }
 
@@ -208,6 +266,7 @@ mod tests {
         Config {
             text_format,
             chinese_script: ChineseScript::Simplified,
+            keep_pii: false,
             pipeline: PipelineInfo {
                 version: "0.1.0".into(),
                 asr_model: Some("base".into()),

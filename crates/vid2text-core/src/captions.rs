@@ -326,6 +326,37 @@ pub fn line_languages(lines: &[&str]) -> Vec<Option<String>> {
 
 const MIN_LANGUAGE_CONFIDENCE: f64 = 0.15;
 
+/// A document's language, for `--languages`: its speech's (Whisper's) when something was said,
+/// else the language most of its caption lines are in, else that of its text (by script for
+/// Chinese, Japanese and Korean, `whatlang` for the rest); None when there is nothing to judge.
+pub fn document_language(doc: &crate::doc::Document) -> Option<String> {
+    if !doc.speech.is_empty() {
+        if let Some(l) = &doc.language {
+            return Some(l.clone());
+        }
+    }
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for c in &doc.captions {
+        if let Some(l) = &c.language {
+            *counts.entry(l.as_str()).or_default() += 1;
+        }
+    }
+    if let Some((l, _)) = counts.into_iter().max_by_key(|(_, n)| *n) {
+        return Some(l.to_string());
+    }
+    let lines: Vec<&str> = doc
+        .text
+        .lines()
+        .filter(|l| !l.starts_with('<') && !l.trim().is_empty())
+        .collect();
+    let langs = line_languages(&lines);
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for l in langs.into_iter().flatten() {
+        *counts.entry(l).or_default() += 1;
+    }
+    counts.into_iter().max_by_key(|(_, n)| *n).map(|(l, _)| l)
+}
+
 /// ISO 639-1 for the languages whatlang knows that have one; its 639-3 code otherwise.
 fn iso639_1(lang: whatlang::Lang) -> String {
     use whatlang::Lang::*;

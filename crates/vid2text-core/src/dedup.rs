@@ -9,8 +9,11 @@
 //!   our own, so signatures are the same on every machine and every Rust version).
 //! - LSH: [`BANDS`] bands of [`ROWS`] values; documents sharing a band are candidates, and a
 //!   candidate is a near duplicate when the signatures agree on at least `threshold` of their
-//!   values (the Jaccard similarity estimate). With 20 x 6, a pair at similarity 0.8 is a
-//!   candidate with probability 0.998, a pair at 0.5 with 0.27.
+//!   values (the Jaccard similarity estimate). With 30 x 4, a pair at similarity 0.7 is a
+//!   candidate with probability 0.9997, a pair at 0.4 with 0.55 (candidates are checked).
+//! - Shingles of two tokens and a threshold of 0.7: one word heard differently in a 22-word
+//!   transcript (a copy at 8 kHz: "America" for "Americans") leaves a similarity of 0.83; with
+//!   three-token shingles it would be 0.74.
 //! - Documents with fewer than `min_tokens` tokens are compared by id only: two short clips
 //!   that both say "thank you" are different videos.
 
@@ -19,11 +22,11 @@ use std::collections::HashMap;
 use crate::text::is_cjk;
 
 pub const NUM_PERM: usize = 120;
-pub const BANDS: usize = 20;
-pub const ROWS: usize = 6;
-pub const SHINGLE: usize = 3;
+pub const BANDS: usize = 30;
+pub const ROWS: usize = 4;
+pub const SHINGLE: usize = 2;
 /// Default similarity from which a document is a near duplicate of an earlier one.
-pub const DEFAULT_THRESHOLD: f64 = 0.8;
+pub const DEFAULT_THRESHOLD: f64 = 0.7;
 /// Default fewest tokens for near-duplicate detection.
 pub const DEFAULT_MIN_TOKENS: usize = 20;
 
@@ -144,10 +147,9 @@ impl Index {
             self.signatures.push(None);
             return Verdict::Duplicate { of };
         }
-        // The first document with these bytes, whatever becomes of it: a later copy names it.
-        self.ids.insert(id.to_string(), n);
         let sig = signature(&tokens(text), self.min_tokens);
         let Some(sig) = sig else {
+            self.ids.insert(id.to_string(), n);
             self.signatures.push(None);
             return Verdict::Unique;
         };
@@ -178,9 +180,12 @@ impl Index {
             }
         }
         if let Some((of, similarity)) = best {
+            // A later copy of these bytes comes to the same kept document.
+            self.ids.insert(id.to_string(), of);
             self.signatures.push(None);
             return Verdict::NearDuplicate { of, similarity };
         }
+        self.ids.insert(id.to_string(), n);
         for key in keys {
             self.buckets.entry(key).or_default().push(n as u32);
         }
@@ -218,6 +223,8 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert_eq!(index.add("a", "whatever"), Verdict::Duplicate { of: 0 });
+        // A copy of the near duplicate's bytes comes to the kept document too.
+        assert_eq!(index.add("b", "whatever"), Verdict::Duplicate { of: 0 });
         let other = "The LibriVox recording of a novel: he was not an ill disposed young man, \
             unless to be rather cold hearted and rather selfish is to be ill disposed, and he \
             was in general well respected.";

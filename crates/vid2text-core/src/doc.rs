@@ -231,6 +231,53 @@ impl std::fmt::Display for Stage {
     }
 }
 
+/// One input whose document was made and left out whole: a line of `OUT/dropped/part-*.jsonl`
+/// (a copy of a committed document, another language, too little content). Counted like a
+/// committed input: a rerun does not do it again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Dropped {
+    pub uri: String,
+    /// The document id it would have had.
+    pub id: String,
+    /// `duplicate` (the same bytes as a committed document), `near_duplicate` (near-identical
+    /// text), `language` (not in `--languages`), `too_short` (under `--min-words` or
+    /// `--min-speech-s`).
+    pub reason: String,
+    /// The committed document it repeats (its `source` and `id`), for the two duplicate reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub duration_s: f64,
+    #[serde(default)]
+    pub speech_s: f64,
+    #[serde(default)]
+    pub words: u64,
+}
+
+impl Dropped {
+    /// The record of `doc` left out for `reason`.
+    pub fn of(doc: &Document, reason: &str) -> Self {
+        Dropped {
+            uri: doc.source.clone(),
+            id: doc.id.clone(),
+            reason: reason.into(),
+            duplicate_of: None,
+            duplicate_of_id: None,
+            similarity: None,
+            language: doc.language.clone(),
+            duration_s: doc.duration_s,
+            speech_s: doc.stats.speech_s,
+            words: doc.stats.words,
+        }
+    }
+}
+
 /// One input that could not be turned into a document: a line of `OUT/failures/part-*.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Failure {

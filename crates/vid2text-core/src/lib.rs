@@ -19,7 +19,8 @@ pub mod sidecar;
 pub mod text;
 
 pub use doc::{
-    Caption, Document, Failure, PipelineInfo, ScreenText, SpeechSegment, Stage, Stats, SubtitleCue,
+    Caption, Document, Dropped, Failure, PipelineInfo, ScreenText, SpeechSegment, Stage, Stats,
+    SubtitleCue,
 };
 pub use error::{Error, Result};
 

@@ -5,6 +5,7 @@
 //!   run.json                           config + its hash, model ids: written once, atomically
 //!   docs/part-SSSSS-NNNNN.jsonl.zst    committed documents
 //!   failures/part-SSSSS-NNNNN.jsonl    one line per input that failed: uri, stage, error
+//!   dropped/part-SSSSS-NNNNN.jsonl     one line per input left out whole: uri, reason, ...
 //!   subtitles/<id>.srt|.vtt            sidecars, written before their document is committed
 //!   shards/SSSSS.done                  written last, once every input of the shard is committed
 //! ```
@@ -34,16 +35,18 @@ pub struct OutDir {
     _lock: File,
 }
 
-/// What a previous run committed: the `source` of every document and the `uri` of every failure.
+/// What a previous run committed: the `source` of every document, the `uri` of every failure
+/// and of every input left out whole.
 #[derive(Debug, Default)]
 pub struct Committed {
     pub documents: HashSet<String>,
     pub failures: HashSet<String>,
+    pub dropped: HashSet<String>,
 }
 
 impl Committed {
     pub fn contains(&self, uri: &str) -> bool {
-        self.documents.contains(uri) || self.failures.contains(uri)
+        self.documents.contains(uri) || self.failures.contains(uri) || self.dropped.contains(uri)
     }
 }
 
@@ -69,7 +72,14 @@ impl OutDir {
                 root.display()
             )));
         }
-        for sub in ["docs", "failures", "shards", "subtitles", "generations"] {
+        for sub in [
+            "docs",
+            "failures",
+            "dropped",
+            "shards",
+            "subtitles",
+            "generations",
+        ] {
             remove_tmp(&root.join(sub), None)?;
         }
         // Downloads of a killed run are incomplete or orphaned.
@@ -94,11 +104,11 @@ impl OutDir {
             LockWait::Briefly,
         )?;
         let prefix = format!("part-{shard:05}-");
-        for sub in ["docs", "failures", "subtitles"] {
+        for sub in ["docs", "failures", "dropped", "subtitles"] {
             let d = root.join(sub);
             fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
-        for sub in ["docs", "failures"] {
+        for sub in ["docs", "failures", "dropped"] {
             remove_tmp(&root.join(sub), Some(&prefix))?;
         }
         clear_files(&root.join("downloads").join(format!("{shard:05}")))?;
@@ -131,7 +141,7 @@ impl OutDir {
     fn scan_part_numbers(&self) -> Result<u32> {
         let prefix = self.prefix();
         let mut next = 0;
-        for sub in ["docs", "failures"] {
+        for sub in ["docs", "failures", "dropped"] {
             for name in list(&self.root.join(sub))? {
                 if let Some(rest) = name.strip_prefix(&prefix) {
                     if let Some(n) = rest.get(..5).and_then(|s| s.parse::<u32>().ok()) {
@@ -203,10 +213,7 @@ impl OutDir {
     /// Reads what earlier runs committed (all shards).
     pub fn committed(&self) -> Result<Committed> {
         let mut c = Committed::default();
-        let mut lines = DocumentLines::of(&self.root)?;
-        if self.shard_only {
-            lines = lines.only(&self.prefix());
-        }
+        let mut lines = self.document_lines()?;
         while let Some(line) = lines.next() {
             let d: SourceOnly = serde_json::from_str(&line?).map_err(|e| {
                 let part = lines.part().unwrap_or(&self.root);
@@ -217,7 +224,44 @@ impl OutDir {
         for (_, records) in self.failure_parts()? {
             c.failures.extend(records.into_iter().map(|f| f.uri));
         }
+        for d in self.dropped()? {
+            c.dropped.insert(d.uri);
+        }
         Ok(c)
+    }
+
+    /// Every record of `dropped/` that this `OutDir` reads (all shards, or its own).
+    pub fn dropped(&self) -> Result<Vec<crate::doc::Dropped>> {
+        let dir = self.root.join("dropped");
+        let mut out = Vec::new();
+        for name in list(&dir)? {
+            if !name.ends_with(".jsonl") || !self.reads(&name) {
+                continue;
+            }
+            let path = dir.join(&name);
+            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                out.push(
+                    serde_json::from_str(line)
+                        .map_err(|e| Error::format(&path, format!("bad dropped line: {e}")))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The committed documents this `OutDir` reads (all shards, or its own), one line each.
+    pub fn document_lines(&self) -> Result<DocumentLines> {
+        let lines = DocumentLines::of(&self.root)?;
+        Ok(match self.shard_only {
+            true => lines.only(&self.prefix()),
+            false => lines,
+        })
+    }
+
+    /// Commits the records of inputs left out whole as one new part file (`dropped/…jsonl`).
+    pub fn commit_dropped(&mut self, dropped: &[crate::doc::Dropped]) -> Result<Option<PathBuf>> {
+        self.commit_part("dropped", dropped, false)
     }
 
     /// Every failure part of OUT (all shards), in part order, with its records.

@@ -158,6 +158,33 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_pii: bool,
 
+    /// Documents with fewer words in `text` (CJK characters count one each) are left out and
+    /// recorded in OUT/dropped/ (1: only empty documents; 0 keeps them too).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub min_words: u64,
+
+    /// Documents with less speech than this (seconds, from voice activity detection) are left
+    /// out and recorded in OUT/dropped/.
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    pub min_speech_s: f64,
+
+    /// Keep only documents in these languages (comma-separated ISO 639-1 codes, e.g. zh,en):
+    /// the speech's language, else the captions', else the text's. The others are recorded in
+    /// OUT/dropped/.
+    #[arg(long, value_name = "CODES")]
+    pub languages: Option<String>,
+
+    /// A document whose text is at least this similar (estimated Jaccard similarity of its
+    /// shingles) to a committed document's is a near duplicate (a re-encoded copy) and is left
+    /// out, naming the one it repeats.
+    #[arg(long, default_value_t = vid2text_core::dedup::DEFAULT_THRESHOLD, value_name = "F")]
+    pub near_duplicate_threshold: f64,
+
+    /// Commit every document, also copies of committed ones (same bytes or near-identical
+    /// text); `vid2text dedup OUT` can mark them afterwards.
+    #[arg(long)]
+    pub no_dedup: bool,
+
     /// A keyframe is read at least this often (seconds), besides scene changes.
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub keyframe_interval: f64,

@@ -54,7 +54,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     let (asr_tx, asr_rx) = bounded::<AsrDone>(256);
     let (seen_tx, seen_rx) = bounded::<VisualDone>(256);
 
-    let writer = Writer::new(settings.writer.clone(), out, progress.clone(), started);
+    let writer = Writer::new(settings.writer.clone(), out, progress.clone(), started)?;
     let writer = spawn("writer", move || writer.run(early, asr_rx, seen_rx));
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     threads.push(spawn("feeder", move || {
@@ -103,6 +103,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     progress.finish_and_clear();
     summary.documents = written.documents;
     summary.failed = written.failed;
+    summary.dropped = written.dropped;
     summary.media_s = written.media_s;
     summary.speech_s = written.speech_s;
     summary.keyframes = written.keyframes;
@@ -111,7 +112,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     if let Some(sig) = crate::stop::signal() {
         summary.stopped = Some(crate::stop::signal_name(sig).to_string());
         // Every input of the job not committed, now or before, is left for the rerun.
-        let done = summary.skipped + summary.documents + summary.failed;
+        let done = summary.skipped + summary.documents + summary.failed + summary.dropped;
         summary.left_for_rerun = Some(summary.inputs.saturating_sub(done));
     }
     summary.wall_s = started.elapsed().as_secs_f64();

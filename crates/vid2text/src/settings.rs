@@ -133,6 +133,7 @@ impl Settings {
             threshold: a.vad_threshold,
             ..VadConfig::default()
         });
+        let keep = keep_rules(&a)?;
         let content = ContentConfig {
             asr_model: &models.asr_name,
             asr_model_bytes: std::fs::metadata(models.asr_dir.join("model.bin"))
@@ -147,7 +148,8 @@ impl Settings {
             chinese_script: a.chinese_script,
             keep_pii: a.keep_pii,
         };
-        let config = content.to_json();
+        let mut config = content.to_json();
+        keep_rules_into(&keep, &mut config);
         let config_hash = config_hash(&config);
         let timeout = Duration::from_secs_f64(a.timeout);
         let band = band_choice(&a.caption_band).context("--caption-band")?;
@@ -206,6 +208,7 @@ impl Settings {
                 commit_every: a.commit_every,
                 commit_interval: Duration::from_secs_f64(a.commit_interval),
                 retry_failed: a.retry_failed,
+                keep,
             },
             inputs: a.inputs,
             output: a.output,
@@ -243,6 +246,65 @@ impl Settings {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         })
+    }
+}
+
+/// Which documents are committed (`--min-words`, `--min-speech-s`, `--languages`, dedup).
+fn keep_rules(a: &RunArgs) -> Result<writer::KeepRules> {
+    let languages = match &a.languages {
+        None => None,
+        Some(list) => {
+            let codes: Vec<String> = list
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .filter(|c| !c.is_empty())
+                .collect();
+            if codes.is_empty()
+                || codes
+                    .iter()
+                    .any(|c| !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+            {
+                bail!(
+                    "--languages takes ISO codes separated by commas, such as zh,en (got `{list}`)"
+                );
+            }
+            Some(codes)
+        }
+    };
+    if !(a.near_duplicate_threshold > 0.0 && a.near_duplicate_threshold <= 1.0) {
+        bail!("--near-duplicate-threshold must be above 0 and at most 1");
+    }
+    if !(a.min_speech_s.is_finite() && a.min_speech_s >= 0.0) {
+        bail!("--min-speech-s must be 0 or more");
+    }
+    Ok(writer::KeepRules {
+        min_words: a.min_words,
+        min_speech_s: a.min_speech_s,
+        languages,
+        dedup: (!a.no_dedup).then_some((
+            a.near_duplicate_threshold,
+            vid2text_core::dedup::DEFAULT_MIN_TOKENS,
+        )),
+    })
+}
+
+/// The keep rules in the configuration (they decide which documents exist), each only when
+/// it is not the default: OUTs of 0.3.0 keep their hash (since 0.4.0 they get the defaults).
+fn keep_rules_into(keep: &writer::KeepRules, config: &mut serde_json::Value) {
+    let default = writer::KeepRules::default();
+    if keep.min_words != default.min_words {
+        config["min_words"] = json!(keep.min_words);
+    }
+    if keep.min_speech_s != default.min_speech_s {
+        config["min_speech_s"] = json!(keep.min_speech_s);
+    }
+    if let Some(l) = &keep.languages {
+        config["languages"] = json!(l);
+    }
+    if keep.dedup != default.dedup {
+        config["dedup"] = json!(keep
+            .dedup
+            .map(|(t, m)| json!({"threshold": t, "min_tokens": m})));
     }
 }
 

@@ -10,6 +10,8 @@ pub struct Summary {
     pub documents: usize,
     /// Inputs that failed in this run.
     pub failed: usize,
+    /// Inputs left out whole by this run (OUT/dropped/: duplicates, languages, too short).
+    pub dropped: usize,
     /// Inputs already committed by an earlier run (documents or failures), not redone.
     pub skipped: usize,
     /// Skipped inputs that an earlier run recorded as failed.
@@ -45,6 +47,9 @@ impl Summary {
             "{} inputs: {} new documents, {} failed",
             self.inputs, self.documents, self.failed
         );
+        if self.dropped > 0 {
+            s += &format!(", {} left out (OUT/dropped)", self.dropped);
+        }
         if self.skipped > 0 {
             s += &format!(
                 ", {} already committed ({} as failures)",

@@ -114,7 +114,36 @@ fn music_and_animation_give_no_speech() {
     let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let r = run(&args, dir.path(), &["--asr-model", "tiny.en"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // No speech and, with the default confidence threshold, no OCR noise from the pictures:
+    // only the real credits of Big Buck Bunny (at 20.75-23 s) are text. The two videos with
+    // no words at all are left out as empty (`--min-words 1`), recorded in dropped/.
     let docs = documents(dir.path());
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert!(d["speech"].as_array().unwrap().is_empty(), "{d}");
+    assert!(d["language"].is_null());
+    assert_eq!(
+        d["text"],
+        "<screen>\nTHE PEACH OPEN MOVIE PROJECT\nPRESENTS\n</screen>"
+    );
+    let dropped = dropped_records(dir.path());
+    assert_eq!(dropped.len(), 2, "{dropped:?}");
+    for name in ["moviepy-chaplin.mp4", "lhotse-big_buck_bunny_small.mp4"] {
+        let r = dropped
+            .iter()
+            .find(|r| r["uri"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not dropped: {dropped:?}"));
+        assert_eq!(
+            (&r["reason"], &r["words"]),
+            (&"too_short".into(), &0.into()),
+            "{r}"
+        );
+    }
+    // With --min-words 0 the empty documents are committed, with no speech.
+    let all = dir.path().join("all");
+    let r = run(&args, &all, &["--asr-model", "tiny.en", "--min-words", "0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&all);
     assert_eq!(docs.len(), 3);
     for d in &docs {
         assert!(
@@ -122,16 +151,8 @@ fn music_and_animation_give_no_speech() {
             "{}",
             d["source"]
         );
-        assert!(d["language"].is_null());
     }
-    // No speech and, with the default confidence threshold, no OCR noise from the pictures:
-    // only the real credits of Big Buck Bunny (at 20.75-23 s) are text.
     assert_eq!(doc(&docs, "moviepy-chaplin.mp4")["text"], "");
-    assert_eq!(doc(&docs, "lhotse-big_buck_bunny_small.mp4")["text"], "");
-    assert_eq!(
-        doc(&docs, "moviepy-big_buck_bunny_0_30.webm")["text"],
-        "<screen>\nTHE PEACH OPEN MOVIE PROJECT\nPRESENTS\n</screen>"
-    );
     // The 6-channel AAC of the small Big Buck Bunny decodes.
     assert_eq!(
         doc(&docs, "lhotse-big_buck_bunny_small.mp4")["stats"]["audio"]["channels"],

@@ -78,10 +78,11 @@ fn stock_phrases_on_music_and_loops_are_dropped_and_counted() {
     // And real speech beside them, which stays.
     let jfk = data_str("speech/en/jfk/jfk.flac");
     let out = dir.join("out");
+    // --min-words 0: the two are empty once filtered, and are kept to show their counts.
     let r = run(
         &[&music, &looped, &jfk],
         &out,
-        &["--asr-model", "tiny.en", "--no-ocr"],
+        &["--asr-model", "tiny.en", "--no-ocr", "--min-words", "0"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let docs = documents(&out);
@@ -183,4 +184,163 @@ fn personal_data_on_screen_becomes_placeholders() {
         "{text}"
     );
     assert!(kept["stats"].get("pii").is_none());
+}
+
+/// The same video under two names is one document and one recorded duplicate; re-encoded
+/// copies (other size, bitrate, container) are near duplicates, in the same run and in a later
+/// one; each names the document it repeats, and no rerun does them again.
+#[test]
+fn one_document_per_distinct_video_in_a_run_and_across_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let original = data_str("video/autoeditor-example.mp4");
+    let copy = dir.join("copy.mp4").display().to_string();
+    std::fs::copy(&original, &copy).unwrap();
+    let small = dir.join("small.mp4").display().to_string();
+    ffmpeg(&[
+        "-i",
+        &original,
+        "-vf",
+        "scale=640:360",
+        "-b:v",
+        "300k",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "48k",
+        "-ar",
+        "22050",
+        &small,
+    ]);
+    let out = dir.join("out");
+    let extra = ["--asr-model", "tiny.en", "--no-ocr", "--json"];
+    let r = run(&[&original, &copy, &small], &out, &extra);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(
+        (&summary["documents"], &summary["dropped"]),
+        (&1.into(), &2.into()),
+        "{summary}"
+    );
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 1);
+    let kept = docs[0]["source"].as_str().unwrap().to_string();
+    let dropped = dropped_records(&out);
+    let reasons: Vec<&str> = dropped
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"near_duplicate"), "{dropped:?}");
+    for d in &dropped {
+        assert_eq!(d["duplicate_of"], kept.as_str(), "{d}");
+        assert!(d["similarity"].as_f64().unwrap() >= 0.7, "{d}");
+    }
+    // Same bytes: whichever of the two came second is a duplicate (unless the re-encoding was
+    // kept, then both are near duplicates or a duplicate of one).
+    if kept != small {
+        assert!(reasons.contains(&"duplicate"), "{dropped:?}");
+    }
+
+    // A later run: another container and codec, at 8 kHz.
+    let webm = dir.join("other.webm").display().to_string();
+    ffmpeg(&[
+        "-i",
+        &original,
+        "-vf",
+        "scale=320:180",
+        "-c:v",
+        "libvpx",
+        "-b:v",
+        "200k",
+        "-deadline",
+        "realtime",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "24k",
+        &webm,
+    ]);
+    let r = run(&[&original, &copy, &small, &webm], &out, &extra);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(summary["skipped"], 3, "{summary}");
+    assert_eq!(
+        (&summary["documents"], &summary["dropped"]),
+        (&0.into(), &1.into()),
+        "{summary}"
+    );
+    let later = dropped_records(&out);
+    let w = later
+        .iter()
+        .find(|d| d["uri"] == webm.as_str())
+        .expect("the webm is dropped");
+    assert_eq!(w["reason"], "near_duplicate", "{w}");
+    assert_eq!(w["duplicate_of"], kept.as_str(), "{w}");
+    assert_eq!(documents(&out).len(), 1);
+    // --no-dedup commits every copy.
+    let all = dir.join("all");
+    let r = run(
+        &[&original, &copy, &small],
+        &all,
+        &[&extra[..], &["--no-dedup"]].concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(documents(&all).len(), 3);
+}
+
+/// `--languages` keeps documents in those languages; the others are recorded as dropped, with
+/// their language. `--min-speech-s` leaves out documents with less speech.
+#[test]
+fn language_and_length_filters_record_what_they_leave_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let zh = data_str("speech/zh/paddlespeech-zh.wav"); // 4.8 s of speech
+    let en = data_str("speech/en/jfk/jfk.flac");
+    let short = data_str("speech/en/misc/sr-english.wav"); // 2.7 s
+    let r = run(
+        &[&zh, &en, &short],
+        &out,
+        &[
+            "--asr-model",
+            "base",
+            "--no-ocr",
+            "--languages",
+            "zh,en",
+            "--min-speech-s",
+            "4",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    let dropped = dropped_records(&out);
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0]["reason"], "too_short");
+    assert!(dropped[0]["uri"]
+        .as_str()
+        .unwrap()
+        .ends_with("sr-english.wav"));
+    let out2 = tmp.path().join("zh");
+    let r = run(
+        &[&zh, &en],
+        &out2,
+        &["--asr-model", "base", "--no-ocr", "--languages", "zh"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&out2);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["language"], "zh");
+    let dropped = dropped_records(&out2);
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(
+        (&dropped[0]["reason"], &dropped[0]["language"]),
+        (&"language".into(), &"en".into())
+    );
+    let bad = run(&[&en], &tmp.path().join("bad"), &["--languages", "zh;en"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--languages"), "{}", bad.stderr);
 }

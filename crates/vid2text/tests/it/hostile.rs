@@ -250,7 +250,12 @@ fn huge_frames_are_read_and_cut_video_only_files_fail() {
         full.display().to_string(),
     ];
     let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let r = run(&args, &out, &["--asr-model", "tiny.en", "--json"]);
+    // --min-words 0: the video-only file has no words and is kept to be looked at.
+    let r = run(
+        &args,
+        &out,
+        &["--asr-model", "tiny.en", "--json", "--min-words", "0"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let docs = documents(&out);
     assert_eq!(docs.len(), 2);

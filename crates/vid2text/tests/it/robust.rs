@@ -6,22 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-/// `n` short distinct inputs (copies of real speech under different names).
-fn clips(dir: &Path, n: usize) -> Vec<String> {
-    std::fs::create_dir_all(dir).unwrap();
-    let sources = [
-        data("speech/en/misc/sr-english.wav"),
-        data("speech/en/librivox-pocketsphinx/ss01-0880.wav"),
-    ];
-    (0..n)
-        .map(|i| {
-            let p = dir.join(format!("clip{i:02}.wav"));
-            std::fs::copy(&sources[i % 2], &p).unwrap();
-            p.display().to_string()
-        })
-        .collect()
-}
-
 /// Every file under a final name in docs/ and failures/ is complete and readable.
 fn assert_parts_complete(out: &Path) {
     for e in std::fs::read_dir(out.join("docs")).unwrap() {
@@ -85,7 +69,7 @@ fn kill_9_at_random_moments_then_rerun_gives_every_input_once() {
     let tmp = tempfile::tempdir().unwrap();
     // Enough inputs that twelve runs killed within 1.7 s leave work for the next (a whole run
     // of 16 took 3.9 s in the test build).
-    let inputs = clips(&tmp.path().join("in"), 48);
+    let inputs = distinct_clips(&tmp.path().join("in"), 48);
     let out = tmp.path().join("out");
     // A failure can be replayed: VID2TEXT_KILL_SEED=<the seed printed> cargo test ... kill_9
     let seed = std::env::var("VID2TEXT_KILL_SEED")
@@ -154,7 +138,7 @@ impl Drop for Mount {
 #[test]
 fn disk_full_stops_cleanly_and_a_rerun_completes() {
     let tmp = tempfile::tempdir().unwrap();
-    let inputs = clips(&tmp.path().join("in"), 12);
+    let inputs = distinct_clips(&tmp.path().join("in"), 12);
     let mnt = tmp.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
     let ok = Command::new("mount")
@@ -336,7 +320,7 @@ fn a_second_signal_exits_at_once_and_loses_nothing_committed() {
 #[test]
 fn a_second_run_on_the_same_output_is_refused_until_the_first_dies() {
     let tmp = tempfile::tempdir().unwrap();
-    let inputs = clips(&tmp.path().join("in"), 10);
+    let inputs = distinct_clips(&tmp.path().join("in"), 10);
     let out = tmp.path().join("out");
     let mut first = spawn_run(&inputs, &out, &[]);
     // Wait until the first run holds the lock.

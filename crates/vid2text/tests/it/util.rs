@@ -101,6 +101,22 @@ pub fn failures(out: &Path) -> Vec<Value> {
     fails
 }
 
+/// Every record of OUT/dropped/ (inputs left out whole).
+pub fn dropped_records(out: &Path) -> Vec<Value> {
+    let mut records = Vec::new();
+    let Ok(dir) = std::fs::read_dir(out.join("dropped")) else {
+        return records;
+    };
+    for e in dir {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        records.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
+    }
+    records
+}
+
 /// The document whose source ends with `name`.
 pub fn doc<'a>(docs: &'a [Value], name: &str) -> &'a Value {
     docs.iter()

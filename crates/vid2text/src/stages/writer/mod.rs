@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use crossbeam_channel::{never, select, Receiver};
 use indicatif::ProgressBar;
-use vid2text_core::doc::{Document, Failure, Stage};
+use vid2text_core::dedup::{Index, Verdict};
+use vid2text_core::doc::{Document, Dropped, Failure, Stage};
 use vid2text_core::outdir::OutDir;
 use vid2text_core::sidecar::{self, SidecarFormat};
 
@@ -29,6 +30,37 @@ pub struct Config {
     pub commit_interval: Duration,
     /// Inputs retried from `failures/`: the records of those that now succeed are dropped.
     pub retry_failed: bool,
+    /// Which documents are left out whole.
+    pub keep: KeepRules,
+}
+
+/// Which documents are committed; the others are recorded in `dropped/` with their reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeepRules {
+    /// Fewest words (CJK characters count one each) in `text` (`--min-words`; 1 leaves out
+    /// only empty documents).
+    pub min_words: u64,
+    /// Fewest seconds of speech (`--min-speech-s`).
+    pub min_speech_s: f64,
+    /// Only documents in these languages (`--languages`), when given.
+    pub languages: Option<Vec<String>>,
+    /// Duplicates and near duplicates of committed documents left out: the similarity
+    /// threshold and the fewest tokens for a text comparison; None with `--no-dedup`.
+    pub dedup: Option<(f64, usize)>,
+}
+
+impl Default for KeepRules {
+    fn default() -> Self {
+        KeepRules {
+            min_words: 1,
+            min_speech_s: 0.0,
+            languages: None,
+            dedup: Some((
+                vid2text_core::dedup::DEFAULT_THRESHOLD,
+                vid2text_core::dedup::DEFAULT_MIN_TOKENS,
+            )),
+        }
+    }
 }
 
 /// What the writer committed.
@@ -36,6 +68,8 @@ pub struct Config {
 pub struct Written {
     pub documents: usize,
     pub failed: usize,
+    /// Inputs left out whole (duplicates, languages, too short).
+    pub dropped: usize,
     pub media_s: f64,
     pub speech_s: f64,
     pub keyframes: u64,
@@ -51,22 +85,56 @@ pub struct Writer {
     started: Instant,
     docs: Vec<Document>,
     failures: Vec<Failure>,
+    dropped: Vec<Dropped>,
     last_commit: Instant,
     written: Written,
+    /// Every document committed (before this run too) and kept since, for duplicates; with
+    /// the `(source, id)` of each in the order added.
+    index: Option<(Index, Vec<(String, String)>)>,
 }
 
 impl Writer {
-    pub fn new(config: Config, out: OutDir, progress: ProgressBar, started: Instant) -> Self {
-        Writer {
+    /// The writer of OUT; its duplicate index holds the documents OUT has committed (those of
+    /// its shard, for `vid2text work`), read from the parts: always what is committed, after a
+    /// kill -9 too.
+    pub fn new(
+        config: Config,
+        out: OutDir,
+        progress: ProgressBar,
+        started: Instant,
+    ) -> Result<Self> {
+        let index = match config.keep.dedup {
+            Some((threshold, min_tokens)) => {
+                #[derive(serde::Deserialize)]
+                struct Fields {
+                    id: String,
+                    source: String,
+                    #[serde(default)]
+                    text: String,
+                }
+                let mut index = Index::new(threshold, min_tokens);
+                let mut sources = Vec::new();
+                for line in out.document_lines()? {
+                    let f: Fields = serde_json::from_str(&line?)?;
+                    index.add(&f.id, &f.text);
+                    sources.push((f.source, f.id));
+                }
+                Some((index, sources))
+            }
+            None => None,
+        };
+        Ok(Writer {
             config,
             out,
             progress,
             started,
             docs: Vec::new(),
             failures: Vec::new(),
+            dropped: Vec::new(),
             last_commit: Instant::now(),
             written: Written::default(),
-        }
+            index,
+        })
     }
 
     /// Records inputs that failed before the pipeline (discovery), then every input as its
@@ -169,12 +237,51 @@ impl Writer {
     }
 
     fn keep(&mut self, doc: Document) {
+        if let Some(d) = self.leave_out(&doc) {
+            self.written.dropped += 1;
+            self.dropped.push(d);
+            return;
+        }
         let w = &mut self.written;
         w.documents += 1;
         w.speech_s += doc.stats.speech_s;
         w.keyframes += doc.stats.keyframes;
         w.ocr_frames += doc.stats.ocr_frames;
         self.docs.push(doc);
+    }
+
+    /// Why `doc` is left out whole, if it is: too little content, another language, or a
+    /// copy of a document committed before it.
+    fn leave_out(&mut self, doc: &Document) -> Option<Dropped> {
+        let keep = &self.config.keep;
+        if doc.stats.words < keep.min_words || doc.stats.speech_s < keep.min_speech_s {
+            return Some(Dropped::of(doc, "too_short"));
+        }
+        if let Some(languages) = &keep.languages {
+            let language = vid2text_core::captions::document_language(doc);
+            if !language.is_some_and(|l| languages.contains(&l)) {
+                return Some(Dropped::of(doc, "language"));
+            }
+        }
+        let (index, sources) = self.index.as_mut()?;
+        let verdict = index.add(&doc.id, &doc.text);
+        sources.push((doc.source.clone(), doc.id.clone()));
+        let (reason, of, similarity) = match verdict {
+            Verdict::Unique => return None,
+            Verdict::Duplicate { of } => ("duplicate", of, 1.0),
+            Verdict::NearDuplicate { of, similarity } => ("near_duplicate", of, similarity),
+        };
+        let mut d = Dropped::of(doc, reason);
+        d.duplicate_of = Some(sources[of].0.clone());
+        d.duplicate_of_id = Some(sources[of].1.clone());
+        d.similarity = Some(vid2text_core::round(similarity, 3));
+        self.progress.suspend(|| {
+            eprintln!(
+                "vid2text: {} left out: {reason} of {}",
+                doc.source, sources[of].0
+            )
+        });
+        Some(d)
     }
 
     fn fail(&mut self, f: Failure) {
@@ -214,7 +321,7 @@ impl Writer {
     }
 
     fn commit_when_due(&mut self) -> Result<()> {
-        let pending = self.docs.len() + self.failures.len();
+        let pending = self.docs.len() + self.failures.len() + self.dropped.len();
         if pending >= self.config.commit_every
             || (pending > 0 && self.last_commit.elapsed() >= self.config.commit_interval)
         {
@@ -228,6 +335,8 @@ impl Writer {
         self.docs.clear();
         self.out.commit_failures(&self.failures)?;
         self.failures.clear();
+        self.out.commit_dropped(&self.dropped)?;
+        self.dropped.clear();
         self.last_commit = Instant::now();
         Ok(())
     }
@@ -246,7 +355,8 @@ impl Writer {
             self.out.compact_failures()?;
         }
         let w = &self.written;
-        let summary = serde_json::json!({"documents": w.documents, "failed": w.failed});
+        let summary =
+            serde_json::json!({"documents": w.documents, "failed": w.failed, "dropped": w.dropped});
         self.out.mark_shard_done(&summary)?;
         Ok(self.written)
     }

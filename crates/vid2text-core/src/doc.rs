@@ -156,6 +156,17 @@ pub struct Stats {
     /// the input has neither. A corpus can keep only confirmed text by cutting on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption_agreement: Option<f64>,
+    /// Quality signals for a corpus builder to cut on at their own threshold: the speech's mean
+    /// log-probability per token (Whisper's `avg_logprob` of each segment weighted by its
+    /// duration; near 0 is confident, below -1 doubtful), the share of the media that is speech,
+    /// and the speaking rate in words (CJK characters count one each) per minute of speech.
+    /// Absent when nothing was said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asr_mean_logprob: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words_per_minute: Option<f64>,
     /// Personal data replaced by placeholders in the document's texts, by kind (`email`,
     /// `phone`, `ip`, `id_card`); absent when none was (or with `--keep-pii`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -16,6 +16,7 @@ pub mod render;
 pub mod screen;
 pub mod shards;
 pub mod sidecar;
+pub mod stats;
 pub mod text;
 
 pub use doc::{

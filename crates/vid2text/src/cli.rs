@@ -45,6 +45,9 @@ pub enum Command {
     /// Mark documents that repeat an earlier one (same bytes, or near-identical text: a
     /// re-encoded copy) across every shard, in OUT/dedup/, without rewriting committed parts.
     Dedup(DedupArgs),
+    /// What an output directory holds: documents, hours, words and CJK characters per language
+    /// and source, what was left out by reason, personal data replaced, failures by stage.
+    Stats(StatsArgs),
 }
 
 /// The options of `vid2text run` (also those a plan records in `run.json` for its workers, hence
@@ -310,6 +313,15 @@ pub struct CatArgs {
     /// Leave out the documents that `vid2text dedup` marked as duplicates.
     #[arg(long)]
     pub skip_duplicates: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Output directory of `vid2text run`, or job directory of `vid2text plan` (every shard).
+    pub output: PathBuf,
+    /// Print the statistics as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

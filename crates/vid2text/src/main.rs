@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Slurm(args) => cluster::slurm(args),
         Command::K8s(args) => cluster::k8s(args),
         Command::Dedup(args) => dedup::dedup(args),
+        Command::Stats(args) => stats(args).map(|_| ExitCode::SUCCESS),
         Command::Models(args) => models(args).map(|_| ExitCode::SUCCESS),
         Command::Cat(args) => cat(args).map(|_| ExitCode::SUCCESS),
     };
@@ -109,6 +110,84 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
             path.display()
         )?;
     }
+    Ok(())
+}
+
+fn stats(args: cli::StatsArgs) -> anyhow::Result<()> {
+    use vid2text_core::stats::CorpusStats;
+    let s = CorpusStats::of(&args.output)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&s)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{}: {} documents, {:.2} h of media, {:.2} h of speech; text: {} words and {} CJK characters",
+        args.output.display(),
+        s.documents,
+        s.media_hours,
+        s.speech_hours,
+        s.text.words,
+        s.text.cjk_chars
+    )?;
+    writeln!(
+        out,
+        "\n{:<10} {:>9} {:>9} {:>9} {:>12} {:>12}",
+        "language", "documents", "media h", "speech h", "words", "CJK chars"
+    )?;
+    for (lang, l) in &s.languages {
+        writeln!(
+            out,
+            "{lang:<10} {:>9} {:>9.2} {:>9.2} {:>12} {:>12}",
+            l.documents, l.media_hours, l.speech_hours, l.text.words, l.text.cjk_chars
+        )?;
+    }
+    writeln!(
+        out,
+        "\n{:<10} {:>9} {:>12} {:>12}",
+        "source", "spans", "words", "CJK chars"
+    )?;
+    for (name, src) in &s.sources {
+        writeln!(
+            out,
+            "{name:<10} {:>9} {:>12} {:>12}",
+            src.spans, src.text.words, src.text.cjk_chars
+        )?;
+    }
+    let list = |m: &std::collections::BTreeMap<String, u64>| {
+        if m.is_empty() {
+            return "none".to_string();
+        }
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(
+        out,
+        "\nleft out of documents (segments, lines): {}",
+        list(&s.dropped)
+    )?;
+    writeln!(
+        out,
+        "inputs left out (OUT/dropped): {}",
+        list(&s.dropped_inputs)
+    )?;
+    if !s.marked_duplicates.is_empty() {
+        writeln!(
+            out,
+            "marked by vid2text dedup: {}",
+            list(&s.marked_duplicates)
+        )?;
+    }
+    writeln!(out, "personal data replaced: {}", list(&s.pii_replaced))?;
+    writeln!(
+        out,
+        "failures: {} ({})",
+        s.failures,
+        list(&s.failures_by_stage)
+    )?;
     Ok(())
 }
 

@@ -110,6 +110,15 @@ fn stock_phrases_on_music_and_loops_are_dropped_and_counted() {
     let j = doc(&docs, "jfk.flac");
     assert!(j["text"].as_str().unwrap().contains("your country"), "{j}");
     assert_eq!(filtered(j), 0);
+    // The quality signals: confident speech over most of the clip, at a speaking pace.
+    let q = &j["stats"];
+    assert!(q["asr_mean_logprob"].as_f64().unwrap() > -0.6, "{q}");
+    assert!(q["speech_ratio"].as_f64().unwrap() > 0.8, "{q}");
+    let wpm = q["words_per_minute"].as_f64().unwrap();
+    assert!((90.0..200.0).contains(&wpm), "{q}");
+    assert!(doc(&docs, "music.mp4")["stats"]
+        .get("words_per_minute")
+        .is_none());
 }
 
 /// The test card's running timecode is screen text but not language: in `screen_text`, out of
@@ -281,6 +290,17 @@ fn one_document_per_distinct_video_in_a_run_and_across_runs() {
     assert_eq!(w["reason"], "near_duplicate", "{w}");
     assert_eq!(w["duplicate_of"], kept.as_str(), "{w}");
     assert_eq!(documents(&out).len(), 1);
+    // `vid2text stats` accounts for every input.
+    let st = vid2text(&["stats", &out.display().to_string(), "--json"]);
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    let st: Value = serde_json::from_str(st.stdout.trim()).unwrap();
+    assert_eq!(st["documents"], 1);
+    let left_out = &st["dropped_inputs"];
+    let n = |k: &str| left_out[k].as_u64().unwrap_or(0);
+    assert_eq!(n("duplicate") + n("near_duplicate"), 3, "{st}");
+    assert!(n("near_duplicate") >= 2, "{st}");
+    assert_eq!(st["languages"]["en"]["documents"], 1, "{st}");
+    assert!(st["text"]["words"].as_u64().unwrap() > 40, "{st}");
     // --no-dedup commits every copy.
     let all = dir.join("all");
     let r = run(

@@ -89,6 +89,7 @@ pub fn assemble(
         meta.insert("truncated_at_s".into(), serde_json::json!(t));
     }
     let said = !speech.is_empty();
+    let quality = Quality::of(&speech, transcript.speech_s, header.info.duration_s);
     Document {
         id: header.id,
         source: header.input.uri,
@@ -116,6 +117,9 @@ pub fn assemble(
             caption_frames: visual.caption_frames,
             caption_reads: visual.caption_reads,
             caption_agreement,
+            asr_mean_logprob: quality.mean_logprob,
+            speech_ratio: quality.speech_ratio,
+            words_per_minute: quality.words_per_minute,
             pii,
         },
         text,
@@ -157,6 +161,38 @@ fn one_script(
     for c in visual.subtitles.iter_mut() {
         if !cjk_not_chinese(c.language.as_deref()) {
             c.text = script.convert(&c.text);
+        }
+    }
+}
+
+/// The document's quality signals (see [`Stats`]); None each when nothing was said.
+struct Quality {
+    mean_logprob: Option<f64>,
+    speech_ratio: Option<f64>,
+    words_per_minute: Option<f64>,
+}
+
+impl Quality {
+    fn of(speech: &[SpeechSegment], speech_s: f64, duration_s: f64) -> Self {
+        if speech.is_empty() {
+            return Quality {
+                mean_logprob: None,
+                speech_ratio: None,
+                words_per_minute: None,
+            };
+        }
+        let weight = |s: &SpeechSegment| (s.end - s.start).max(0.01);
+        let total: f64 = speech.iter().map(weight).sum();
+        let mean = speech
+            .iter()
+            .map(|s| s.avg_logprob * weight(s))
+            .sum::<f64>()
+            / total;
+        let words: u64 = speech.iter().map(|s| render::words(&s.text)).sum();
+        Quality {
+            mean_logprob: Some(round(mean, 4)),
+            speech_ratio: (duration_s > 0.0).then(|| round((speech_s / duration_s).min(1.0), 4)),
+            words_per_minute: (speech_s > 0.0).then(|| round(words as f64 * 60.0 / speech_s, 1)),
         }
     }
 }

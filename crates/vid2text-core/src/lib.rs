@@ -12,6 +12,8 @@ pub mod filters;
 pub mod fusion;
 pub mod input;
 pub mod outdir;
+#[cfg(feature = "parquet")]
+pub mod parquet_parts;
 pub mod render;
 pub mod screen;
 pub mod shards;

@@ -24,8 +24,19 @@ use serde::Deserialize;
 use crate::doc::{Document, Failure};
 use crate::error::{Error, Result};
 
+/// How documents are committed (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DocFormat {
+    /// zstd-compressed JSON lines (`.jsonl.zst`).
+    #[default]
+    Jsonl,
+    /// Parquet with zstd columns (`.parquet`; needs the `parquet` feature).
+    Parquet,
+}
+
 pub struct OutDir {
     root: PathBuf,
+    format: DocFormat,
     shard: u32,
     /// One shard of a planned job (`vid2text work`): reads and cleans only its own parts.
     shard_only: bool,
@@ -118,6 +129,7 @@ impl OutDir {
     fn finish_open(root: PathBuf, shard: u32, shard_only: bool, lock: File) -> Result<Self> {
         let mut out = OutDir {
             root,
+            format: DocFormat::Jsonl,
             shard,
             shard_only,
             next_part: 0,
@@ -287,9 +299,33 @@ impl OutDir {
         Ok(parts)
     }
 
-    /// Commits documents as one new part file (`docs/…jsonl.zst`); returns its path.
+    /// Sets how documents are committed from now on (readers take either kind of part).
+    pub fn set_format(&mut self, format: DocFormat) {
+        self.format = format;
+    }
+
+    /// Commits documents as one new part file (`docs/…jsonl.zst` or `docs/…parquet`); returns
+    /// its path.
     pub fn commit_documents(&mut self, docs: &[Document]) -> Result<Option<PathBuf>> {
-        self.commit_part("docs", docs, true)
+        match self.format {
+            DocFormat::Jsonl => self.commit_part("docs", docs, true),
+            DocFormat::Parquet if docs.is_empty() => Ok(None),
+            DocFormat::Parquet => {
+                #[cfg(feature = "parquet")]
+                {
+                    let bytes = crate::parquet_parts::encode(docs)?;
+                    let name = format!("{}{:05}.parquet", self.prefix(), self.next_part);
+                    let path = self.root.join("docs").join(name);
+                    write_atomic(&path, &bytes)?;
+                    self.next_part += 1;
+                    Ok(Some(path))
+                }
+                #[cfg(not(feature = "parquet"))]
+                Err(Error::Config(
+                    "--format parquet needs vid2text-core's `parquet` feature".into(),
+                ))
+            }
+        }
     }
 
     /// Commits failure records as one new part file (`failures/…jsonl`); returns its path.
@@ -383,8 +419,23 @@ pub struct DocumentLines {
     current: Option<(PathBuf, PartLines)>,
 }
 
-/// The lines of one zstd-compressed part.
-type PartLines = std::io::Lines<BufReader<zstd::Decoder<'static, BufReader<File>>>>;
+/// The lines of one part.
+enum PartLines {
+    Jsonl(std::io::Lines<BufReader<zstd::Decoder<'static, BufReader<File>>>>),
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    Parquet(std::vec::IntoIter<String>),
+}
+
+impl Iterator for PartLines {
+    type Item = std::io::Result<String>;
+
+    fn next(&mut self) -> Option<std::io::Result<String>> {
+        match self {
+            PartLines::Jsonl(lines) => lines.next(),
+            PartLines::Parquet(lines) => lines.next().map(Ok),
+        }
+    }
+}
 
 impl DocumentLines {
     /// The document lines under `OUT/docs` (none when it does not exist).
@@ -392,7 +443,7 @@ impl DocumentLines {
         let docs = root.join("docs");
         let parts: Vec<PathBuf> = list(&docs)?
             .into_iter()
-            .filter(|n| n.ends_with(".jsonl.zst"))
+            .filter(|n| n.ends_with(".jsonl.zst") || n.ends_with(".parquet"))
             .map(|n| docs.join(n))
             .collect();
         Ok(DocumentLines {
@@ -434,15 +485,32 @@ impl Iterator for DocumentLines {
                 }
             }
             let path = self.parts.next()?;
-            let opened = File::open(&path)
-                .and_then(zstd::Decoder::new)
-                .map_err(|e| Error::io(&path, e));
-            match opened {
-                Ok(dec) => self.current = Some((path, BufReader::new(dec).lines())),
+            match open_part(&path) {
+                Ok(lines) => self.current = Some((path, lines)),
                 Err(e) => return Some(Err(e)),
             }
         }
     }
+}
+
+/// The lines of one part: a zstd-compressed JSONL part, streamed, or a Parquet part (read
+/// whole: a part is one commit's documents).
+fn open_part(path: &Path) -> Result<PartLines> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        #[cfg(feature = "parquet")]
+        return Ok(PartLines::Parquet(
+            crate::parquet_parts::lines(path)?.into_iter(),
+        ));
+        #[cfg(not(feature = "parquet"))]
+        return Err(Error::format(
+            path,
+            "a Parquet part, and this build reads only JSONL (vid2text-core's `parquet` feature)",
+        ));
+    }
+    let dec = File::open(path)
+        .and_then(zstd::Decoder::new)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(PartLines::Jsonl(BufReader::new(dec).lines()))
 }
 
 /// The shard count of a job that `vid2text plan` split (None for a `vid2text run` OUT).

@@ -257,6 +257,12 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_name = "FORMATS")]
     pub subtitles: Vec<String>,
 
+    /// How documents are committed: `jsonl` (zstd-compressed JSON lines, docs/*.jsonl.zst) or
+    /// `parquet` (docs/*.parquet, the same fields, spans as lists of structs). Every reader of
+    /// OUT (a rerun, cat, stats, dedup) takes both.
+    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+    pub format: FormatArg,
+
     /// Documents per committed part file.
     #[arg(long, default_value_t = 100)]
     pub commit_every: usize,
@@ -287,6 +293,13 @@ pub struct RunArgs {
     /// No progress bar and no summary line on stderr (failed inputs are still named there).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatArg {
+    Jsonl,
+    Parquet,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]

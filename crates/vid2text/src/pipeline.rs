@@ -38,12 +38,13 @@ use crate::summary::{peak_rss_mib, Summary};
 /// read-only disk; a failed input is a record in OUT/failures, not an error.
 pub fn run(settings: Settings) -> Result<Summary> {
     let started = Instant::now();
-    let out = match &settings.shard {
+    let mut out = match &settings.shard {
         None => OutDir::open(&settings.output, 0),
         Some(s) => OutDir::open_shard(&settings.output, s.index),
     }
     .with_context(|| format!("cannot use output directory {}", settings.output.display()))?;
     out.ensure_config(&settings.run_json(), settings.new_config_generation)?;
+    out.set_format(settings.format);
     let stages = Stages::build(&settings)?;
     let (todo, early, mut summary) = discover(&settings, &out)?;
     let progress = progress_bar(settings.quiet, (todo.len() + early.len()) as u64);

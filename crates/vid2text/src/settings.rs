@@ -44,6 +44,8 @@ pub struct Settings {
     /// What decides the content of documents, and its hash (`pipeline.config_hash`).
     pub config: serde_json::Value,
     pub config_hash: String,
+    /// How documents are committed (`--format`).
+    pub format: vid2text_core::outdir::DocFormat,
     /// `vid2text work`: the one shard of a planned job this process runs (its inputs come from
     /// the shard manifest, not from `inputs`).
     pub shard: Option<ShardWork>,
@@ -222,6 +224,10 @@ impl Settings {
             retry_failed: a.retry_failed,
             config,
             config_hash,
+            format: match a.format {
+                crate::cli::FormatArg::Jsonl => vid2text_core::outdir::DocFormat::Jsonl,
+                crate::cli::FormatArg::Parquet => vid2text_core::outdir::DocFormat::Parquet,
+            },
             shard: None,
         })
     }

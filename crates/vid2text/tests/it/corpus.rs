@@ -364,3 +364,92 @@ fn language_and_length_filters_record_what_they_leave_out() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--languages"), "{}", bad.stderr);
 }
+
+/// Equal as JSON, numbers compared as numbers (Parquet has no integer/float distinction in
+/// JSON form) and an absent field equal to null.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-9
+        }
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).all(|k| {
+            same(
+                x.get(k).unwrap_or(&Value::Null),
+                y.get(k).unwrap_or(&Value::Null),
+            )
+        }),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
+        (Value::Object(x), Value::Null) | (Value::Null, Value::Object(x)) => x.is_empty(),
+        (Value::Array(x), Value::Null) | (Value::Null, Value::Array(x)) => x.is_empty(),
+        _ => a == b,
+    }
+}
+
+/// `--format parquet` commits Parquet parts whose rows, read with the `parquet` crate, equal the
+/// JSONL documents of the same inputs field by field; every reader of OUT takes them.
+#[test]
+fn parquet_parts_hold_the_same_documents() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = [
+        data_str("speech/en/jfk/jfk.flac"),
+        data_str("video/moviepy-testcard-example.mp4"),
+    ];
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let (jsonl, pq) = (tmp.path().join("jsonl"), tmp.path().join("parquet"));
+    assert_eq!(run(&args, &jsonl, &["--asr-model", "tiny.en"]).code, 0);
+    let r = run(
+        &args,
+        &pq,
+        &["--asr-model", "tiny.en", "--format", "parquet"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let parts: Vec<_> = std::fs::read_dir(pq.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        !parts.is_empty() && parts.iter().all(|p| p.extension().unwrap() == "parquet"),
+        "{parts:?}"
+    );
+    let mut rows = Vec::new();
+    for p in &parts {
+        let reader = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
+        for row in reader.get_row_iter(None).unwrap() {
+            let mut v = row.unwrap().to_json_value();
+            if let Some(meta) = v["meta"].as_str().map(str::to_string) {
+                v["meta"] = serde_json::from_str(&meta).unwrap();
+            }
+            rows.push(v);
+        }
+    }
+    let docs = documents(&jsonl);
+    assert_eq!(rows.len(), docs.len());
+    for d in &docs {
+        let row = rows
+            .iter()
+            .find(|r| r["source"] == d["source"])
+            .unwrap_or_else(|| panic!("no row for {}", d["source"]));
+        for (field, value) in d.as_object().unwrap() {
+            assert!(
+                same(value, &row[field]),
+                "{field}: {value} vs {}",
+                row[field]
+            );
+        }
+    }
+    // The readers of OUT: cat gives the same documents, a rerun skips them, stats counts them.
+    assert_eq!(documents(&pq).len(), 2);
+    let again = run(
+        &args,
+        &pq,
+        &["--asr-model", "tiny.en", "--format", "parquet", "--json"],
+    );
+    let summary: Value = serde_json::from_str(again.stdout.trim()).unwrap();
+    assert_eq!(summary["skipped"], 2, "{summary}");
+    let st = vid2text(&["stats", &pq.display().to_string(), "--json"]);
+    let st: Value = serde_json::from_str(st.stdout.trim()).unwrap();
+    assert_eq!(st["documents"], 2);
+}

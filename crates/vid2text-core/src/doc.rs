@@ -89,7 +89,7 @@ pub struct Caption {
     pub end: f64,
     pub text: String,
     pub confidence: f64,
-    /// The line's language (ISO 639-1), by its script or `whatlang`; absent when unsure.
+    /// The line's language (ISO 639-1), by its script or `lingua`; absent when unsure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
 }
@@ -167,6 +167,11 @@ pub struct Stats {
     pub speech_ratio: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub words_per_minute: Option<f64>,
+    /// The language of each source that has text (`speech`, `captions`, `screen`,
+    /// `subtitles`), ISO 639-1 where there is one: English speech with Chinese captions says
+    /// so. Absent when no source has text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_languages: BTreeMap<String, String>,
     /// Personal data replaced by placeholders in the document's texts, by kind (`email`,
     /// `phone`, `ip`, `id_card`); absent when none was (or with `--keep-pii`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -96,6 +96,7 @@ pub fn schema() -> SchemaRef {
                 f("asr_mean_logprob", Float64, true),
                 f("speech_ratio", Float64, true),
                 f("words_per_minute", Float64, true),
+                f("source_languages", map_of(Utf8), true),
                 f("pii", map_of(UInt64), true),
             ];
             Arc::new(Schema::new(vec![
@@ -260,6 +261,10 @@ mod tests {
         };
         stats.dropped.insert("stock_phrase".into(), 1);
         stats.pii.insert("email".into(), 2);
+        stats.source_languages.insert("speech".into(), "en".into());
+        stats
+            .source_languages
+            .insert("captions".into(), "zh".into());
         let mut meta = serde_json::Map::new();
         meta.insert("title".into(), "a talk".into());
         meta.insert("tags".into(), serde_json::json!(["a", 1]));

@@ -396,6 +396,13 @@ fn a_translation_keeps_speech_and_captions() {
         "{}",
         d["stats"]
     );
+    // Each source its own language: Mandarin speech, English captions.
+    let langs = &d["stats"]["source_languages"];
+    assert_eq!(
+        (&langs["speech"], &langs["captions"]),
+        (&"zh".into(), &"en".into()),
+        "{langs}"
+    );
 }
 
 /// The real Chinese videos with hard subtitles (SWHL/RapidVideOCR's test assets): the lines

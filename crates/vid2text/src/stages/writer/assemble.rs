@@ -90,7 +90,7 @@ pub fn assemble(
     }
     let said = !speech.is_empty();
     let quality = Quality::of(&speech, transcript.speech_s, header.info.duration_s);
-    Document {
+    let mut doc = Document {
         id: header.id,
         source: header.input.uri,
         duration_s: round(header.info.duration_s, 3),
@@ -120,6 +120,7 @@ pub fn assemble(
             asr_mean_logprob: quality.mean_logprob,
             speech_ratio: quality.speech_ratio,
             words_per_minute: quality.words_per_minute,
+            source_languages: BTreeMap::new(),
             pii,
         },
         text,
@@ -130,7 +131,9 @@ pub fn assemble(
         subtitles: visual.subtitles,
         pipeline: config.pipeline.clone(),
         meta,
-    }
+    };
+    doc.stats.source_languages = vid2text_core::captions::source_languages(&doc);
+    doc
 }
 
 /// Chinese speech, captions, screen text and subtitle cues in one script (see [`super::script`]);

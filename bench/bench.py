@@ -1,6 +1,6 @@
 """vid2text vs faster-whisper, side by side on the same inputs in the same run; and OCR.
 
-    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr|captions|short|cluster]
+    bench/run.sh [--rounds 3] [--beams 1,5] [--model tiny.en] [--only asr|ocr|captions|short|cluster|corpus]
                  [--also "LABEL=PATH"]...
 
 `--also` adds a row for another vid2text binary (another build of the engine, an older commit),
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import captions
 import cluster
+import corpus
 import short
 
 REPO = Path(__file__).resolve().parent.parent
@@ -264,7 +265,7 @@ def main() -> None:
                     help="the ASR table's corpus: the mixed one (talks, short clips, music), the talks alone, or both")
     ap.add_argument("--binary", default=str(REPO / "target/release/vid2text"))
     ap.add_argument("--python", default=str(REPO / "bench/.venv/bin/python"))
-    ap.add_argument("--only", choices=["asr", "ocr", "captions", "short", "cluster"], help="one of the tables")
+    ap.add_argument("--only", choices=["asr", "ocr", "captions", "short", "cluster", "corpus"], help="one of the tables")
     ap.add_argument("--captions-model", default="base",
                     help="Whisper model of the captions table (base: Mandarin needs a multilingual model)")
     ap.add_argument("--ocr-row", action="store_true", help="also time vid2text with OCR on in the ASR table")
@@ -273,6 +274,9 @@ def main() -> None:
     a = ap.parse_args()
     if a.only == "ocr":
         ocr_table(a.binary, a.rounds)
+        return
+    if a.only == "corpus":
+        corpus.table(a.binary, a.python, DATA, WORK, a.rounds)
         return
     if a.only == "captions":
         captions.table(a.binary, a.rounds, a.captions_model, a.threads, WORK, DATA)

@@ -453,3 +453,56 @@ fn parquet_parts_hold_the_same_documents() {
     let st: Value = serde_json::from_str(st.stdout.trim()).unwrap();
     assert_eq!(st["documents"], 2);
 }
+
+/// Silent and tone-only videos have no words: nothing Whisper might say on them reaches a
+/// document, and each is recorded as left out (`too_short`, 0 words).
+#[test]
+fn silent_and_tone_only_videos_give_no_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let make = |name: &str, audio: &str| {
+        let p = tmp.path().join(name).display().to_string();
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:size=320x240:rate=10:duration=12",
+            "-f",
+            "lavfi",
+            "-i",
+            audio,
+            "-t",
+            "12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            &p,
+        ]);
+        p
+    };
+    let silent = make("silent.mp4", "anullsrc=r=16000:cl=mono");
+    let tone = make("tone.mp4", "sine=frequency=440:sample_rate=16000");
+    let beeps = make(
+        "beeps.mp4",
+        "sine=frequency=1000:sample_rate=16000,volume='if(lt(mod(t,1),0.3),1,0)':eval=frame",
+    );
+    let out = tmp.path().join("out");
+    let r = run(
+        &[&silent, &tone, &beeps],
+        &out,
+        &["--asr-model", "tiny.en", "--json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(documents(&out).is_empty(), "{:?}", documents(&out));
+    let dropped = dropped_records(&out);
+    assert_eq!(dropped.len(), 3, "{dropped:?}");
+    for d in &dropped {
+        assert_eq!(
+            (&d["reason"], &d["words"]),
+            (&"too_short".into(), &0.into()),
+            "{d}"
+        );
+    }
+}

@@ -589,7 +589,22 @@ pub fn download(url: &str, dest: &Path, limits: DownloadLimits) -> Result<u64> {
         let _ = std::fs::remove_file(dest);
         Error::Invalid(e.to_string())
     };
-    let response = agent.get(url).call().map_err(|e| fail(&e))?;
+    // Which limit a timeout was, in the words of the options that set it.
+    let timed_out = |e: &ureq::Error| match e {
+        ureq::Error::Timeout(ureq::Timeout::Global) => Some(format!(
+            "gave up after {:.0} s, the time limit (--timeout)",
+            limits.total.as_secs_f64()
+        )),
+        ureq::Error::Timeout(_) => Some(format!(
+            "stalled: no data for {:.0} s (--timeout, at most 60 s)",
+            limits.stall.as_secs_f64()
+        )),
+        _ => None,
+    };
+    let response = agent
+        .get(url)
+        .call()
+        .map_err(|e| fail(&timed_out(&e).unwrap_or_else(|| e.to_string())))?;
     if let Some(n) = response.body().content_length() {
         if n > limits.max_bytes {
             return Err(fail(&format!(
@@ -605,11 +620,13 @@ pub fn download(url: &str, dest: &Path, limits: DownloadLimits) -> Result<u64> {
         .reader();
     let mut file = std::fs::File::create(dest).map_err(|e| fail(&e))?;
     let n = std::io::copy(&mut reader, &mut file).map_err(|e| {
-        let over = e
+        let inner = e
             .get_ref()
-            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-            .is_some_and(|u| matches!(u, ureq::Error::BodyExceedsLimit(_)));
-        if over {
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>());
+        let over = inner.is_some_and(|u| matches!(u, ureq::Error::BodyExceedsLimit(_)));
+        if let Some(message) = inner.and_then(timed_out) {
+            fail(&message)
+        } else if over {
             fail(&format!(
                 "body is over the limit of {} bytes",
                 limits.max_bytes

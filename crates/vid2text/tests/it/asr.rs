@@ -189,59 +189,72 @@ fn chinese_with_multilingual_base() {
 }
 
 /// One window at a time, and batches of up to 8 run on two model replicas at once (each
-/// single-threaded in both runs), give the same documents.
+/// single-threaded in both runs), give the same documents: greedy, and at beam 5 with the
+/// temperature fallback on (the defaults).
 #[test]
 fn batching_does_not_change_results() {
-    let a = tempfile::tempdir().unwrap();
-    let b = tempfile::tempdir().unwrap();
     let inputs = [
         data_str("speech/en/jfk/jfk.flac"),
         data_str("speech/en/librivox-pocketsphinx"),
         data_str("video/autoeditor-example.mp4"),
     ];
     let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    // Packing depends on the order inputs are ready (see packing.rs); batching must not.
-    let common = [
-        "--no-pack-inputs",
-        "--asr-model",
-        "tiny.en",
-        "--beam-size",
-        "1",
-        "--decode-workers",
-        "1",
-        "--threads",
-        "2",
-        "--replicas",
-        "2",
-    ];
-    let one = run(
-        &args,
-        a.path(),
-        &[&common[..], &["--batch-size", "1"]].concat(),
-    );
-    let many = run(
-        &args,
-        b.path(),
-        &[&common[..], &["--batch-size", "8"]].concat(),
-    );
-    assert_eq!((one.code, many.code), (0, 0));
-    let key = |docs: Vec<serde_json::Value>| {
-        let mut v: Vec<(String, serde_json::Value)> = docs
-            .into_iter()
-            .map(|d| {
-                (
-                    d["source"].as_str().unwrap().to_string(),
-                    d["speech"].clone(),
-                )
-            })
-            .collect();
-        v.sort_by(|x, y| x.0.cmp(&y.0));
-        v
-    };
-    let (x, y) = (key(documents(a.path())), key(documents(b.path())));
-    assert_eq!(x.len(), 7);
-    for (p, q) in x.iter().zip(&y) {
-        assert_eq!(p, q, "batched result differs for {}", p.0);
+    for beam in ["1", "5"] {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        // Packing depends on the order inputs are ready (see packing.rs); batching must not.
+        let common = [
+            "--no-pack-inputs",
+            "--asr-model",
+            "tiny.en",
+            "--beam-size",
+            beam,
+            "--decode-workers",
+            "1",
+            "--threads",
+            "2",
+            "--replicas",
+            "2",
+        ];
+        let one = run(
+            &args,
+            a.path(),
+            &[&common[..], &["--batch-size", "1"]].concat(),
+        );
+        let many = run(
+            &args,
+            b.path(),
+            &[&common[..], &["--batch-size", "8"]].concat(),
+        );
+        assert_eq!((one.code, many.code), (0, 0));
+        let key = |docs: Vec<serde_json::Value>| {
+            let mut v: Vec<(String, serde_json::Value)> = docs
+                .into_iter()
+                .map(|d| {
+                    (
+                        d["source"].as_str().unwrap().to_string(),
+                        d["speech"].clone(),
+                    )
+                })
+                .collect();
+            v.sort_by(|x, y| x.0.cmp(&y.0));
+            v
+        };
+        let (x, y) = (key(documents(a.path())), key(documents(b.path())));
+        assert_eq!(x.len(), 7, "beam {beam}: every input is a document");
+        assert_eq!(
+            x.iter().map(|d| &d.0).collect::<Vec<_>>(),
+            y.iter().map(|d| &d.0).collect::<Vec<_>>(),
+            "beam {beam}: the same documents"
+        );
+        for (p, q) in x.iter().zip(&y) {
+            assert!(
+                !p.1.as_array().unwrap().is_empty(),
+                "beam {beam}: {} has speech",
+                p.0
+            );
+            assert_eq!(p, q, "beam {beam}: batched result differs for {}", p.0);
+        }
     }
 }
 

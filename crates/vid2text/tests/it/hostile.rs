@@ -36,7 +36,9 @@ fn serve(n: usize) -> String {
                     "/stall" => {
                         let _ = s.write_all(head(body.len()).as_bytes());
                         let _ = s.write_all(&body[..1000]);
-                        std::thread::sleep(Duration::from_secs(20)); // bounded: then the socket closes
+                        // Far longer than the run's --timeout: only vid2text's stall limit can
+                        // end this download.
+                        std::thread::sleep(Duration::from_secs(300));
                     }
                     "/cut" => {
                         let _ = s.write_all(head(body.len()).as_bytes());
@@ -66,6 +68,7 @@ fn http_inputs_are_downloaded_with_limits() {
         .map(|p| format!("{base}/{p}"))
         .collect();
     let args: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let began = std::time::Instant::now();
     let r = run(
         &args,
         &out,
@@ -78,7 +81,14 @@ fn http_inputs_are_downloaded_with_limits() {
             "2M",
         ],
     );
+    let wall = began.elapsed();
     assert_eq!(r.code, 1, "{}", r.stderr);
+    // The stalled download was given up at about --timeout (the server would hold it for 300 s;
+    // the two decode workers take the five URLs two at a time).
+    assert!(
+        wall < Duration::from_secs(40),
+        "the stall timeout did not fire: {wall:?}"
+    );
     let docs = documents(&out);
     assert_eq!(docs.len(), 1);
     let d = &docs[0];
@@ -101,6 +111,12 @@ fn http_inputs_are_downloaded_with_limits() {
     };
     assert!(err("/big").contains("limit"), "{}", err("/big"));
     assert!(err("/missing").contains("404"), "{}", err("/missing"));
+    let stall = err("/stall");
+    assert!(
+        stall.contains("gave up after 4 s") || stall.contains("stalled: no data for 4 s"),
+        "{stall}"
+    );
+    assert!(err("/cut").contains("disconnected"), "{}", err("/cut"));
     // Nothing is left behind in the download folder.
     assert_eq!(std::fs::read_dir(out.join("downloads")).unwrap().count(), 0);
 }

@@ -143,7 +143,9 @@ fn url_input(uri: &str, id: Option<String>, meta: Map<String, Value>) -> Result<
     })
 }
 
-fn io_message(e: &std::io::Error) -> String {
+/// An I/O error as a failure record says it: "no such file or directory", "permission denied",
+/// else the system's message.
+pub fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),

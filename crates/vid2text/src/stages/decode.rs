@@ -143,7 +143,8 @@ impl Decoder {
         let target = local.path.display().to_string();
         let fail = |stage: Stage, e: &dyn std::fmt::Display| Failure::new(&input.uri, stage, e);
         let info = vid2text_media::probe(&target, c.timeout).map_err(|e| fail(Stage::Probe, &e))?;
-        let id = input::document_id(&input, &local.path).map_err(|e| fail(Stage::Input, &e))?;
+        let id = input::document_id(&input, &local.path)
+            .map_err(|e| fail(Stage::Input, &input::io_message(&e)))?;
         let truncated_s = c.max_duration_s.filter(|&m| info.duration_s > m);
         // Screen text and subtitle streams are read by the visual stage meanwhile.
         if (c.ocr && info.has_video()) || !info.subtitles.is_empty() {
@@ -198,13 +199,13 @@ impl Decoder {
         match &input.location {
             Location::File(p) => {
                 let why = match std::fs::metadata(p) {
-                    Err(e) => Some(e.to_string()),
+                    Err(e) => Some(input::io_message(&e)),
                     Ok(m) if m.is_dir() => Some("is a directory".into()),
                     Ok(m) if !m.is_file() => {
                         Some("not a regular file (fifo, socket or device)".into())
                     }
                     Ok(m) if m.len() == 0 => Some("empty file (0 bytes)".into()),
-                    Ok(_) => std::fs::File::open(p).err().map(|e| e.to_string()),
+                    Ok(_) => std::fs::File::open(p).err().map(|e| input::io_message(&e)),
                 };
                 match why {
                     Some(why) => Err(fail(Stage::Input, &why)),

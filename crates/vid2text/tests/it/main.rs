@@ -13,4 +13,5 @@ mod inputs;
 mod ocr;
 mod outputs;
 mod packing;
+mod promises;
 mod robust;

@@ -1,0 +1,253 @@
+//! What the README promises about options, each with a test that fails when it breaks.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// `--max-duration`: only the first SECS are transcribed, and the document records where.
+#[test]
+fn max_duration_truncates_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Speech from 0.2 s to 17.4 s, then "banana" near 40 s.
+    let video = data_str("video/autoeditor-example.mp4");
+    let d = run_one(
+        &video,
+        tmp.path(),
+        &["--asr-model", "tiny.en", "--max-duration", "8", "--no-ocr"],
+    );
+    assert_eq!(d["meta"]["truncated_at_s"], 8.0, "{}", d["meta"]);
+    let speech = spans(&d, "speech");
+    assert!(!speech.is_empty());
+    assert!(speech.iter().all(|s| s.1 <= 8.5), "{speech:?}");
+    let text = d["text"].as_str().unwrap().to_lowercase();
+    assert!(text.contains("example video"), "{text}");
+    assert!(!text.contains("banana"), "{text}");
+    assert!(d["stats"]["speech_s"].as_f64().unwrap() <= 8.0);
+}
+
+/// `--no-vad` sends all audio to Whisper; `--vad-threshold` decides what VAD keeps.
+#[test]
+fn vad_options_change_what_is_heard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = data_str("video/autoeditor-example.mp4");
+    let common = ["--asr-model", "tiny.en", "--no-ocr", "--beam-size", "1"];
+    let with = run_one(&video, &tmp.path().join("vad"), &common);
+    let without = run_one(
+        &video,
+        &tmp.path().join("novad"),
+        &[&common[..], &["--no-vad"]].concat(),
+    );
+    let strict = run_one(
+        &video,
+        &tmp.path().join("strict"),
+        &[&common[..], &["--vad-threshold", "0.97"]].concat(),
+    );
+    let speech_s = |d: &Value| d["stats"]["speech_s"].as_f64().unwrap();
+    let duration = with["duration_s"].as_f64().unwrap();
+    // Speech is 0.2-17.4 s and a word near 40 s of 42.5 s.
+    assert!(speech_s(&with) < 0.6 * duration, "{}", with["stats"]);
+    assert!(
+        (speech_s(&without) - duration).abs() < 1.0,
+        "--no-vad: {}",
+        without["stats"]
+    );
+    assert!(
+        speech_s(&strict) < speech_s(&with),
+        "{} vs {}",
+        strict["stats"],
+        with["stats"]
+    );
+    for d in [&with, &without] {
+        assert!(d["text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("example video"));
+    }
+}
+
+/// `--language` on a multilingual model is used as given: not detected (no probability), and
+/// Whisper writes in it.
+#[test]
+fn a_given_language_is_used_not_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zh = data_str("speech/zh/paddlespeech-zh.wav");
+    let auto = run_one(
+        &zh,
+        &tmp.path().join("auto"),
+        &["--asr-model", "base", "--no-ocr"],
+    );
+    assert_eq!(auto["language"], "zh");
+    assert!(auto["stats"]["language_probability"].as_f64().is_some());
+    let given = run_one(
+        &zh,
+        &tmp.path().join("given"),
+        &["--asr-model", "base", "--no-ocr", "--language", "zh"],
+    );
+    assert_eq!(given["language"], "zh");
+    assert!(
+        given["stats"].get("language_probability").is_none(),
+        "{}",
+        given["stats"]
+    );
+    assert!(
+        given["text"].as_str().unwrap().contains("跑步"),
+        "{}",
+        given["text"]
+    );
+    let bad = run(
+        &[&zh],
+        &tmp.path().join("bad"),
+        &["--asr-model", "tiny.en", "--language", "zh"],
+    );
+    assert_eq!(
+        bad.code, 2,
+        "an English-only model refuses zh: {}",
+        bad.stderr
+    );
+}
+
+/// `--timeout` ends an FFmpeg child that hangs: a concat list whose entry is a FIFO nobody
+/// writes to blocks ffprobe forever; the input fails at the probe stage, the run goes on.
+#[test]
+fn a_hung_ffmpeg_child_is_ended_by_the_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    assert!(Command::new("mkfifo")
+        .arg(dir.join("never.wav"))
+        .status()
+        .unwrap()
+        .success());
+    let list = dir.join("hang.ffconcat");
+    std::fs::write(&list, "ffconcat version 1.0\nfile never.wav\n").unwrap();
+    let jfk = data_str("speech/en/jfk/jfk.flac");
+    let out = dir.join("out");
+    let began = std::time::Instant::now();
+    let r = run(
+        &[list.to_str().unwrap(), &jfk],
+        &out,
+        &["--asr-model", "tiny.en", "--no-ocr", "--timeout", "3"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        began.elapsed().as_secs() < 60,
+        "the hung child was not ended"
+    );
+    let fails = failures(&out);
+    assert_eq!(fails.len(), 1, "{fails:?}");
+    assert_eq!(fails[0]["stage"], "probe", "{fails:?}");
+    let error = fails[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("3 s") || error.contains("time limit"),
+        "{error}"
+    );
+    assert_eq!(documents(&out).len(), 1);
+}
+
+/// `file://` inputs, and manifest lines that name their input in a `path` or `url` column.
+#[test]
+fn file_urls_and_path_and_url_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jfk = data("speech/en/jfk/jfk.flac");
+    let copy = tmp.path().join("copy.wav");
+    ffmpeg(&[
+        "-i",
+        &data_str("speech/en/misc/sr-english.wav"),
+        copy.to_str().unwrap(),
+    ]);
+    let manifest = tmp.path().join("list.jsonl");
+    std::fs::write(
+        &manifest,
+        format!(
+            "{{\"path\": \"copy.wav\", \"title\": \"by path\"}}\n{{\"url\": \"file://{}\", \"title\": \"by url\"}}\n",
+            data("speech/en/librivox-pocketsphinx/ss01-0880.wav").display()
+        ),
+    )
+    .unwrap();
+    let direct = format!("file://{}", jfk.display());
+    let out = tmp.path().join("out");
+    let r = run(
+        &[&direct, manifest.to_str().unwrap()],
+        &out,
+        &["--asr-model", "tiny.en", "--no-ocr"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 3);
+    assert!(doc(&docs, "jfk.flac")["text"]
+        .as_str()
+        .unwrap()
+        .contains("country"));
+    assert_eq!(doc(&docs, "copy.wav")["meta"]["title"], "by path");
+    let by_url = doc(&docs, "ss01-0880.wav");
+    assert_eq!(by_url["meta"]["title"], "by url");
+    assert!(by_url["source"].as_str().unwrap().starts_with("file://"));
+    assert!(by_url["text"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .contains("young man"));
+}
+
+/// `VID2TEXT_OUTPUT`, `VID2TEXT_ASR_MODEL` and `VID2TEXT_THREADS` stand in for their options.
+#[test]
+fn environment_overrides_stand_in_for_options() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("from-env");
+    let st = Command::new(env!("CARGO_BIN_EXE_vid2text"))
+        .args([
+            "run",
+            "-q",
+            &data_str("speech/en/jfk/jfk.flac"),
+            "--no-ocr",
+            "--json",
+        ])
+        .env("VID2TEXT_OUTPUT", &out)
+        .env("VID2TEXT_ASR_MODEL", "tiny.en")
+        .env("VID2TEXT_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["pipeline"]["asr_model"], "tiny.en");
+    let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["config"]["asr_model"], "tiny.en");
+}
+
+/// The keyframe and OCR options: fewer keyframes with a longer interval, fewer lines with a
+/// higher confidence floor.
+#[test]
+fn keyframe_and_ocr_options_take_effect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let card = data_str("video/moviepy-testcard-example.mp4");
+    let common = ["--asr-model", "tiny.en", "--min-words", "0"];
+    let every = run_one(&card, &tmp.path().join("a"), &common);
+    let sparse = run_one(
+        &card,
+        &tmp.path().join("b"),
+        &[&common[..], &["--keyframe-interval", "5"]].concat(),
+    );
+    let kf = |d: &Value| d["stats"]["keyframes"].as_u64().unwrap();
+    assert!(kf(&every) >= 15, "{}", every["stats"]);
+    assert!(kf(&sparse) <= 5, "{}", sparse["stats"]);
+    let strict = run_one(
+        &card,
+        &tmp.path().join("c"),
+        &[&common[..], &["--ocr-min-confidence", "0.9999"]].concat(),
+    );
+    let lines = |d: &Value| d["screen_text"].as_array().unwrap().len();
+    assert!(lines(&every) >= 1);
+    assert!(
+        lines(&strict) < lines(&every),
+        "{} vs {}",
+        strict["screen_text"],
+        every["screen_text"]
+    );
+}

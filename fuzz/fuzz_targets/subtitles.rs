@@ -20,6 +20,7 @@ fn segments(data: &[u8]) -> Vec<SpeechSegment> {
                 no_speech_prob: 0.0,
                 compression_ratio: 1.0,
                 temperature: 0.0,
+                caption_agreement: None,
             }
         })
         .collect()

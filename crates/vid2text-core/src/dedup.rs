@@ -19,6 +19,8 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
+
 use crate::text::is_cjk;
 
 pub const NUM_PERM: usize = 120;
@@ -118,6 +120,15 @@ pub enum Verdict {
     },
 }
 
+/// What the index reads of a committed document line (the other fields are skipped).
+#[derive(Debug, Deserialize)]
+pub struct DocKey {
+    pub id: String,
+    pub source: String,
+    #[serde(default)]
+    pub text: String,
+}
+
 /// Documents added in order; each is checked against the unique ones before it.
 pub struct Index {
     threshold: f64,
@@ -125,6 +136,8 @@ pub struct Index {
     ids: HashMap<String, usize>,
     signatures: Vec<Option<Signature>>,
     buckets: HashMap<u64, Vec<u32>>,
+    /// `(source, id)` of each document added with [`Index::add_document`], by position.
+    keys: Vec<(String, String)>,
 }
 
 impl Index {
@@ -135,7 +148,30 @@ impl Index {
             ids: HashMap::new(),
             signatures: Vec::new(),
             buckets: HashMap::new(),
+            keys: Vec::new(),
         }
+    }
+
+    /// [`Index::add`] for a document whose `(source, id)` a verdict's `of` is then named by
+    /// ([`Index::key`]). Use it for every document of an index, or for none.
+    pub fn add_document(&mut self, source: &str, id: &str, text: &str) -> Verdict {
+        self.keys.push((source.to_string(), id.to_string()));
+        self.add(id, text)
+    }
+
+    /// Documents added.
+    pub fn len(&self) -> usize {
+        self.signatures.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.signatures.is_empty()
+    }
+
+    /// The `(source, id)` of document `n`, added with [`Index::add_document`].
+    pub fn key(&self, n: usize) -> (&str, &str) {
+        let (source, id) = &self.keys[n];
+        (source, id)
     }
 
     /// Adds the next document (its content id and text) and says whether it repeats an earlier

@@ -197,20 +197,9 @@ fn is_loop(units: &[String]) -> bool {
             2 => 5,
             _ => 3,
         };
+        // The loop need not begin at the first unit: every start within one period.
         let mut best = 1;
-        let mut run = 1;
-        let mut i = period;
-        while i + period <= n {
-            if units[i..i + period] == units[i - period..i] {
-                run += 1;
-                best = best.max(run);
-            } else {
-                run = 1;
-            }
-            i += period;
-        }
-        // Shifted starts: the loop need not begin at the first unit.
-        for offset in 1..period.min(n.saturating_sub(period)) {
+        for offset in 0..period {
             let mut run = 1;
             let mut i = offset + period;
             while i + period <= n {

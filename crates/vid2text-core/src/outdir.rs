@@ -61,11 +61,6 @@ impl Committed {
     }
 }
 
-#[derive(Deserialize)]
-struct SourceOnly {
-    source: String,
-}
-
 impl OutDir {
     /// Opens (creating it when needed) an output directory for `vid2text run`, and removes
     /// `*.tmp` files that a killed run left behind.
@@ -175,16 +170,10 @@ impl OutDir {
     pub fn ensure_config(&self, run: &serde_json::Value, new_generation: bool) -> Result<u32> {
         let path = self.root.join("run.json");
         let hash = run["config_hash"].as_str().unwrap_or_default();
-        let first = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                write_json(&path, run)?;
-                return Ok(0);
-            }
-            Err(e) => return Err(Error::io(&path, e)),
+        let Some(mut current) = read_run_json(&self.root)? else {
+            write_json(&path, run)?;
+            return Ok(0);
         };
-        let mut current: serde_json::Value = serde_json::from_slice(&first)
-            .map_err(|e| Error::format(&path, format!("unreadable run.json: {e}")))?;
         let mut generation = 0;
         let mut current_path = path;
         let gens = self.root.join("generations");
@@ -222,16 +211,27 @@ impl OutDir {
         Ok(next)
     }
 
-    /// Reads what earlier runs committed (all shards).
+    /// Reads what earlier runs committed (all shards, or this shard's).
     pub fn committed(&self) -> Result<Committed> {
+        self.committed_with(|_| {})
+    }
+
+    /// [`OutDir::committed`], handing each committed document's id, source and text to
+    /// `each_document` on the way: one pass over the parts for the run's skip list and its
+    /// duplicate index.
+    pub fn committed_with(
+        &self,
+        mut each_document: impl FnMut(crate::dedup::DocKey),
+    ) -> Result<Committed> {
         let mut c = Committed::default();
         let mut lines = self.document_lines()?;
         while let Some(line) = lines.next() {
-            let d: SourceOnly = serde_json::from_str(&line?).map_err(|e| {
+            let d: crate::dedup::DocKey = serde_json::from_str(&line?).map_err(|e| {
                 let part = lines.part().unwrap_or(&self.root);
                 Error::format(part, format!("bad document line: {e}"))
             })?;
-            c.documents.insert(d.source);
+            c.documents.insert(d.source.clone());
+            each_document(d);
         }
         for (_, records) in self.failure_parts()? {
             c.failures.extend(records.into_iter().map(|f| f.uri));
@@ -244,22 +244,8 @@ impl OutDir {
 
     /// Every record of `dropped/` that this `OutDir` reads (all shards, or its own).
     pub fn dropped(&self) -> Result<Vec<crate::doc::Dropped>> {
-        let dir = self.root.join("dropped");
-        let mut out = Vec::new();
-        for name in list(&dir)? {
-            if !name.ends_with(".jsonl") || !self.reads(&name) {
-                continue;
-            }
-            let path = dir.join(&name);
-            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                out.push(
-                    serde_json::from_str(line)
-                        .map_err(|e| Error::format(&path, format!("bad dropped line: {e}")))?,
-                );
-            }
-        }
-        Ok(out)
+        let parts = jsonl_parts(&self.root.join("dropped"), |n| self.reads(n))?;
+        Ok(parts.into_iter().flat_map(|(_, records)| records).collect())
     }
 
     /// The committed documents this `OutDir` reads (all shards, or its own), one line each.
@@ -278,25 +264,7 @@ impl OutDir {
 
     /// Every failure part of OUT (all shards), in part order, with its records.
     fn failure_parts(&self) -> Result<Vec<(PathBuf, Vec<Failure>)>> {
-        let dir = self.root.join("failures");
-        let mut parts = Vec::new();
-        for name in list(&dir)? {
-            if !name.ends_with(".jsonl") || !self.reads(&name) {
-                continue;
-            }
-            let path = dir.join(&name);
-            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            let records = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|line| {
-                    serde_json::from_str::<Failure>(line)
-                        .map_err(|e| Error::format(&path, format!("bad failure line: {e}")))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            parts.push((path, records));
-        }
-        Ok(parts)
+        jsonl_parts(&self.root.join("failures"), |n| self.reads(n))
     }
 
     /// Sets how documents are committed from now on (readers take either kind of part).
@@ -513,19 +481,57 @@ fn open_part(path: &Path) -> Result<PartLines> {
     Ok(PartLines::Jsonl(BufReader::new(dec).lines()))
 }
 
+/// The records of a JSON-lines file, blank lines skipped; a bad line is an error naming the file.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).map_err(|e| Error::format(path, format!("bad line: {e}")))
+        })
+        .collect()
+}
+
+/// The `*.jsonl` parts of `dir` whose names `keep` accepts, in name order (part order), with
+/// their records; none when `dir` does not exist.
+pub fn jsonl_parts<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(PathBuf, Vec<T>)>> {
+    list(dir)?
+        .into_iter()
+        .filter(|name| name.ends_with(".jsonl") && keep(name))
+        .map(|name| {
+            let path = dir.join(name);
+            let records = read_jsonl(&path)?;
+            Ok((path, records))
+        })
+        .collect()
+}
+
 /// The shard count of a job that `vid2text plan` split (None for a `vid2text run` OUT).
 pub fn planned_shards(root: &Path) -> Result<Option<u32>> {
+    Ok(read_run_json(root)?.as_ref().and_then(plan_shards))
+}
+
+/// `OUT/run.json`, None when there is none yet.
+pub fn read_run_json(root: &Path) -> Result<Option<serde_json::Value>> {
     let path = root.join("run.json");
-    let run: serde_json::Value = match fs::read(&path) {
+    match fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| Error::format(&path, format!("unreadable run.json: {e}")))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
-    Ok(run
-        .get("plan")
+            .map(Some)
+            .map_err(|e| Error::format(&path, format!("unreadable run.json: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// The shard count a `run.json` written by `vid2text plan` records (None for `vid2text run`'s).
+pub fn plan_shards(run: &serde_json::Value) -> Option<u32> {
+    run.get("plan")
         .and(run["shards"].as_u64())
-        .map(|n| n as u32))
+        .filter(|&n| n > 0)
+        .map(|n| n as u32)
 }
 
 /// The owner of an output directory, as written into `OUT/lock`.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::doc::{Dropped, Failure};
 use crate::error::{Error, Result};
-use crate::outdir::DocumentLines;
+use crate::outdir::{jsonl_parts, read_jsonl, DocumentLines};
 use crate::text::is_cjk;
 
 /// Words (whitespace-separated runs without CJK characters) and CJK characters of a text.
@@ -138,23 +138,24 @@ impl CorpusStats {
             })?;
             s.add(d);
         }
-        for_lines::<Failure>(&root.join("failures"), |f| {
-            s.failures += 1;
-            *s.failures_by_stage.entry(f.stage.to_string()).or_default() += 1;
-        })?;
-        for_lines::<Dropped>(&root.join("dropped"), |d| {
-            *s.dropped_inputs.entry(d.reason).or_default() += 1;
-        })?;
+        for (_, failures) in jsonl_parts::<Failure>(&root.join("failures"), |_| true)? {
+            for f in failures {
+                s.failures += 1;
+                *s.failures_by_stage.entry(f.stage.to_string()).or_default() += 1;
+            }
+        }
+        for (_, dropped) in jsonl_parts::<Dropped>(&root.join("dropped"), |_| true)? {
+            for d in dropped {
+                *s.dropped_inputs.entry(d.reason).or_default() += 1;
+            }
+        }
         let marks = root.join("dedup").join("duplicates.jsonl");
         if marks.exists() {
             #[derive(Deserialize)]
             struct Mark {
                 reason: String,
             }
-            let text = std::fs::read_to_string(&marks).map_err(|e| Error::io(&marks, e))?;
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let m: Mark = serde_json::from_str(line)
-                    .map_err(|e| Error::format(&marks, format!("bad line: {e}")))?;
+            for m in read_jsonl::<Mark>(&marks)? {
                 *s.marked_duplicates.entry(m.reason).or_default() += 1;
             }
         }
@@ -201,26 +202,6 @@ impl CorpusStats {
             *self.pii_replaced.entry(kind).or_default() += n;
         }
     }
-}
-
-/// Calls `f` on every record of the JSON-lines parts of `dir` (none when it does not exist).
-fn for_lines<T: serde::de::DeserializeOwned>(dir: &Path, mut f: impl FnMut(T)) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    let mut names: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    names.sort();
-    for path in names {
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            f(serde_json::from_str(line)
-                .map_err(|e| Error::format(&path, format!("bad line: {e}")))?);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use vid2text_core::input;
-use vid2text_core::outdir::write_atomic;
+use vid2text_core::outdir::{self, write_atomic};
 use vid2text_core::shards::{self, PlanEntry, ShardState};
 
 use crate::cli::{K8sArgs, PlanArgs, RunArgs, SlurmArgs, StatusArgs, WorkArgs};
@@ -160,21 +160,17 @@ fn probe_durations(entries: &mut [PlanEntry], workers: usize, limit: Duration) -
 
 /// The `run.json` of a planned job, and its shard count.
 fn read_plan(job: &Path) -> Result<(serde_json::Value, u32)> {
-    let path = job.join("run.json");
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!(
+    let Some(run) = outdir::read_run_json(job)? else {
+        bail!(
             "{} is not a planned job (no run.json): run `vid2text plan` first",
             job.display()
-        )
-    })?;
-    let run: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: unreadable run.json", path.display()))?;
-    let shards = match (run.get("plan"), run["shards"].as_u64()) {
-        (Some(_), Some(n)) if n > 0 => n as u32,
-        _ => bail!(
+        );
+    };
+    let Some(shards) = outdir::plan_shards(&run) else {
+        bail!(
             "{} was written by `vid2text run`, not `vid2text plan`: it has no shards to work on",
             job.display()
-        ),
+        );
     };
     Ok((run, shards))
 }

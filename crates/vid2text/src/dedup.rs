@@ -22,18 +22,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::json;
-use vid2text_core::dedup::{Index, Verdict};
-use vid2text_core::outdir::{write_atomic, DocumentLines};
+use vid2text_core::dedup::{DocKey, Index, Verdict};
+use vid2text_core::outdir::{read_jsonl, write_atomic, DocumentLines};
 
 use crate::cli::DedupArgs;
-
-#[derive(Deserialize)]
-struct Fields {
-    id: String,
-    source: String,
-    #[serde(default)]
-    text: String,
-}
 
 pub fn dedup(args: DedupArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
@@ -41,8 +33,6 @@ pub fn dedup(args: DedupArgs) -> Result<ExitCode> {
         anyhow::bail!("--threshold must be between 0 and 1");
     }
     let mut index = Index::new(args.threshold, args.min_tokens);
-    // (source, id) of every document in order: verdicts point into it.
-    let mut seen: Vec<(String, String)> = Vec::new();
     let mut marks = Vec::new();
     let (mut exact, mut near) = (0usize, 0usize);
     let mut lines = DocumentLines::of(&args.output)?;
@@ -53,10 +43,9 @@ pub fn dedup(args: DedupArgs) -> Result<ExitCode> {
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let doc: Fields =
+        let doc: DocKey =
             serde_json::from_str(&line).with_context(|| format!("{part}: not a document line"))?;
-        let verdict = index.add(&doc.id, &doc.text);
-        seen.push((doc.source, doc.id));
+        let verdict = index.add_document(&doc.source, &doc.id, &doc.text);
         let (reason, of, similarity) = match verdict {
             Verdict::Unique => continue,
             Verdict::Duplicate { of } => {
@@ -68,10 +57,10 @@ pub fn dedup(args: DedupArgs) -> Result<ExitCode> {
                 ("near_duplicate", of, similarity)
             }
         };
-        let ((source, id), (of_source, of_id)) = (&seen[seen.len() - 1], &seen[of]);
+        let (of_source, of_id) = index.key(of);
         marks.push(json!({
-            "source": source,
-            "id": id,
+            "source": doc.source,
+            "id": doc.id,
             "reason": reason,
             "duplicate_of": of_source,
             "duplicate_of_id": of_id,
@@ -87,7 +76,7 @@ pub fn dedup(args: DedupArgs) -> Result<ExitCode> {
         bytes.push(b'\n');
     }
     write_atomic(&dir.join("duplicates.jsonl"), &bytes)?;
-    let documents = seen.len();
+    let documents = index.len();
     let summary = json!({
         "documents": documents,
         "kept": documents - marks.len(),
@@ -113,20 +102,20 @@ pub fn dedup(args: DedupArgs) -> Result<ExitCode> {
 
 /// The sources `vid2text dedup` marked in OUT (for `cat --skip-duplicates`).
 pub fn marked(out: &Path) -> Result<HashSet<String>> {
+    #[derive(Deserialize)]
+    struct Mark {
+        source: String,
+    }
     let path = out.join("dedup").join("duplicates.jsonl");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
+    if !path.exists() {
+        anyhow::bail!(
             "{}: no duplicate marks; run `vid2text dedup {}` first",
             path.display(),
             out.display()
-        )
-    })?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value =
-                serde_json::from_str(l).with_context(|| format!("{}: bad line", path.display()))?;
-            Ok(v["source"].as_str().unwrap_or_default().to_string())
-        })
-        .collect()
+        );
+    }
+    Ok(read_jsonl::<Mark>(&path)?
+        .into_iter()
+        .map(|m| m.source)
+        .collect())
 }

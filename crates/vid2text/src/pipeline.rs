@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use crossbeam_channel::bounded;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vid2text_core::dedup::Index;
 use vid2text_core::doc::Failure;
 use vid2text_core::input::{self, Input};
 use vid2text_core::outdir::OutDir;
@@ -46,7 +47,12 @@ pub fn run(settings: Settings) -> Result<Summary> {
     out.ensure_config(&settings.run_json(), settings.new_config_generation)?;
     out.set_format(settings.format);
     let stages = Stages::build(&settings)?;
-    let (todo, early, mut summary) = discover(&settings, &out)?;
+    let Discovered {
+        todo,
+        early,
+        mut summary,
+        index,
+    } = discover(&settings, &out)?;
     let progress = progress_bar(settings.quiet, (todo.len() + early.len()) as u64);
 
     let (job_tx, job_rx) = bounded::<DecodeJob>(settings.decode_workers * 2);
@@ -55,7 +61,13 @@ pub fn run(settings: Settings) -> Result<Summary> {
     let (asr_tx, asr_rx) = bounded::<AsrDone>(256);
     let (seen_tx, seen_rx) = bounded::<VisualDone>(256);
 
-    let writer = Writer::new(settings.writer.clone(), out, progress.clone(), started)?;
+    let writer = Writer::new(
+        settings.writer.clone(),
+        out,
+        progress.clone(),
+        started,
+        index,
+    );
     let writer = spawn("writer", move || writer.run(early, asr_rx, seen_rx));
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     threads.push(spawn("feeder", move || {
@@ -159,10 +171,29 @@ impl Stages {
     }
 }
 
+/// What [`discover`] finds.
+struct Discovered {
+    todo: Vec<Input>,
+    early: Vec<Failure>,
+    summary: Summary,
+    /// The committed documents, for duplicates (None with `--no-dedup`).
+    index: Option<Index>,
+}
+
 /// The inputs to process: everything discovered, less what OUT already holds (unless retried).
 /// Discovery failures (a missing path, a bad manifest line) are recorded like any other.
-fn discover(s: &Settings, out: &OutDir) -> Result<(Vec<Input>, Vec<Failure>, Summary)> {
-    let committed = out.committed()?;
+/// The duplicate index is filled in the same pass over the committed parts.
+fn discover(s: &Settings, out: &OutDir) -> Result<Discovered> {
+    let mut index = s
+        .writer
+        .keep
+        .dedup
+        .map(|(threshold, min_tokens)| Index::new(threshold, min_tokens));
+    let committed = out.committed_with(|d| {
+        if let Some(index) = index.as_mut() {
+            index.add_document(&d.source, &d.id, &d.text);
+        }
+    })?;
     let mut summary = Summary {
         output: s.output.display().to_string(),
         ..Default::default()
@@ -197,7 +228,12 @@ fn discover(s: &Settings, out: &OutDir) -> Result<(Vec<Input>, Vec<Failure>, Sum
             Err(f) => early.push(f),
         }
     }
-    Ok((todo, early, summary))
+    Ok(Discovered {
+        todo,
+        early,
+        summary,
+        index,
+    })
 }
 
 fn progress_bar(quiet: bool, len: u64) -> ProgressBar {

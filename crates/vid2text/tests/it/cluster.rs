@@ -348,8 +348,7 @@ impl LocalSlurm {
             );
             return None;
         }
-        let uid = Command::new("id").arg("-u").output().unwrap().stdout;
-        if String::from_utf8_lossy(&uid).trim() != "0" {
+        if !is_root() {
             skipped(test, "the Slurm daemons need root");
             return None;
         }

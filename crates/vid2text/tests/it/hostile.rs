@@ -303,11 +303,7 @@ fn an_unreadable_file_is_a_failure_even_for_root() {
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let readable = data_str("speech/en/jfk/jfk.flac");
     let out = tmp.path().join("out");
-    let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        == "0";
-    let mut cmd = if root {
+    let mut cmd = if is_root() {
         let mut c = Command::new("setpriv");
         c.arg("--bounding-set=-dac_override,-dac_read_search")
             .arg(env!("CARGO_BIN_EXE_vid2text"));

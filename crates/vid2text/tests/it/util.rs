@@ -160,6 +160,12 @@ pub fn duration(path: &str) -> f64 {
         .expect("a duration")
 }
 
+/// Whether the tests run as root (CI does).
+pub fn is_root() -> bool {
+    let uid = Command::new("id").arg("-u").output().expect("id -u").stdout;
+    String::from_utf8_lossy(&uid).trim() == "0"
+}
+
 /// Records a test that could not run here, for `scripts/test.sh` to count in its `tests:` line
 /// (libtest has no skipped state: the test itself passes). Each is a line of
 /// `target/tmp/skipped.txt`.

@@ -60,13 +60,14 @@ pub fn assemble(
     let mut parts = fusion.parts;
     // Screen text that is not language (timecodes, counters, stray letters) stays in
     // `screen_text` and out of `text`.
-    let screen_for_text: Vec<ScreenText> = visual
-        .screen_text
-        .iter()
-        .filter(|s| !filters::screen_not_language(&s.text))
-        .cloned()
-        .collect();
+    let screen_for_text: Vec<ScreenText>;
     if config.text_format.screen {
+        screen_for_text = visual
+            .screen_text
+            .iter()
+            .filter(|s| !filters::screen_not_language(&s.text))
+            .cloned()
+            .collect();
         let left_out = visual.screen_text.len() - screen_for_text.len();
         if left_out > 0 {
             *dropped.entry("screen_not_language".into()).or_default() += left_out as u64;

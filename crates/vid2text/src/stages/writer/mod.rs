@@ -88,42 +88,22 @@ pub struct Writer {
     dropped: Vec<Dropped>,
     last_commit: Instant,
     written: Written,
-    /// Every document committed (before this run too) and kept since, for duplicates; with
-    /// the `(source, id)` of each in the order added.
-    index: Option<(Index, Vec<(String, String)>)>,
+    /// Every document committed (before this run too) and kept since, for duplicates.
+    index: Option<Index>,
 }
 
 impl Writer {
-    /// The writer of OUT; its duplicate index holds the documents OUT has committed (those of
-    /// its shard, for `vid2text work`), read from the parts: always what is committed, after a
-    /// kill -9 too.
+    /// The writer of OUT. `index` (None with `--no-dedup`) holds the documents OUT has
+    /// committed (those of its shard, for `vid2text work`), read from the parts by
+    /// [`OutDir::committed_with`]: always what is committed, after a kill -9 too.
     pub fn new(
         config: Config,
         out: OutDir,
         progress: ProgressBar,
         started: Instant,
-    ) -> Result<Self> {
-        let index = match config.keep.dedup {
-            Some((threshold, min_tokens)) => {
-                #[derive(serde::Deserialize)]
-                struct Fields {
-                    id: String,
-                    source: String,
-                    #[serde(default)]
-                    text: String,
-                }
-                let mut index = Index::new(threshold, min_tokens);
-                let mut sources = Vec::new();
-                for line in out.document_lines()? {
-                    let f: Fields = serde_json::from_str(&line?)?;
-                    index.add(&f.id, &f.text);
-                    sources.push((f.source, f.id));
-                }
-                Some((index, sources))
-            }
-            None => None,
-        };
-        Ok(Writer {
+        index: Option<Index>,
+    ) -> Self {
+        Writer {
             config,
             out,
             progress,
@@ -134,7 +114,7 @@ impl Writer {
             last_commit: Instant::now(),
             written: Written::default(),
             index,
-        })
+        }
     }
 
     /// Records inputs that failed before the pipeline (discovery), then every input as its
@@ -263,24 +243,19 @@ impl Writer {
                 return Some(Dropped::of(doc, "language"));
             }
         }
-        let (index, sources) = self.index.as_mut()?;
-        let verdict = index.add(&doc.id, &doc.text);
-        sources.push((doc.source.clone(), doc.id.clone()));
-        let (reason, of, similarity) = match verdict {
+        let index = self.index.as_mut()?;
+        let (reason, of, similarity) = match index.add_document(&doc.source, &doc.id, &doc.text) {
             Verdict::Unique => return None,
             Verdict::Duplicate { of } => ("duplicate", of, 1.0),
             Verdict::NearDuplicate { of, similarity } => ("near_duplicate", of, similarity),
         };
+        let (of_source, of_id) = index.key(of);
         let mut d = Dropped::of(doc, reason);
-        d.duplicate_of = Some(sources[of].0.clone());
-        d.duplicate_of_id = Some(sources[of].1.clone());
+        d.duplicate_of = Some(of_source.to_string());
+        d.duplicate_of_id = Some(of_id.to_string());
         d.similarity = Some(vid2text_core::round(similarity, 3));
-        self.progress.suspend(|| {
-            eprintln!(
-                "vid2text: {} left out: {reason} of {}",
-                doc.source, sources[of].0
-            )
-        });
+        self.progress
+            .suspend(|| eprintln!("vid2text: {} left out: {reason} of {of_source}", doc.source));
         Some(d)
     }
 

@@ -59,3 +59,22 @@ extern "C" size_t vid2text_ct2_cpu_isa(char* buf, size_t len) {
     return copy_out("unknown", buf, len);
   }
 }
+
+// The float32 data of a StorageView on the CPU (the encoder's output), or null when it holds
+// another type. Only the member used is declared: `data<float>()` is exported by the library
+// (an explicit instantiation), so no layout of the class is needed to call it.
+namespace ctranslate2 {
+  class StorageView {
+  public:
+    template <typename T>
+    const T* data() const;
+  };
+}
+
+extern "C" const float* vid2text_ct2_float_data(const void* view) {
+  try {
+    return static_cast<const ctranslate2::StorageView*>(view)->data<float>();
+  } catch (...) {
+    return nullptr;
+  }
+}

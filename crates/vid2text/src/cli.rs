@@ -130,8 +130,8 @@ pub struct RunArgs {
     pub replicas: usize,
 
     /// Speech windows decoded together in one Whisper call, across videos (results are the same
-    /// as one at a time; 0 = 1 per replica on CPU, where larger batches cost memory and gain
-    /// little, 8 on CUDA).
+    /// as one at a time; 0 = 4 per replica on CPU, where the encoder still reads one window at a
+    /// time, 8 on CUDA).
     #[arg(long, default_value_t = 0)]
     pub batch_size: usize,
 

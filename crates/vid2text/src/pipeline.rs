@@ -33,7 +33,7 @@ use crate::stages::decode::Decoder;
 use crate::stages::visual::{OcrModels, Reader};
 use crate::stages::writer::Writer;
 use crate::stages::{AsrDone, Audio, DecodeJob, InputKey, VisualDone, VisualJob};
-use crate::summary::{peak_rss_mib, Summary};
+use crate::summary::{peak_rss_mib, StageSeconds, Summary};
 
 /// Runs the job. `Err` stops the run (exit 2): OUT unusable, models that do not load, a full or
 /// read-only disk; a failed input is a record in OUT/failures, not an error.
@@ -97,14 +97,16 @@ pub fn run(settings: Settings) -> Result<Summary> {
     // Each stage's channel closes when the last of its senders is gone.
     drop((job_rx, audio_tx, visual_tx, visual_rx, seen_tx));
     let asr = stages.asr;
-    threads.push(spawn("asr", move || asr.run(audio_rx, asr_tx)));
+    let asr = spawn("asr", move || asr.run(audio_rx, asr_tx));
     // The writer ends last on a normal run, first on a stop: then the other stages are not
     // waited for (a generate call in flight can take long; the process exits without it).
     let written = writer.join().expect("writer thread");
+    let mut model_times = Default::default();
     if crate::stop::signal().is_none() {
         for t in threads {
             let _ = t.join();
         }
+        model_times = asr.join().unwrap_or_default();
     }
     let written = written.with_context(|| {
         format!(
@@ -128,6 +130,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
         let done = summary.skipped + summary.documents + summary.failed + summary.dropped;
         summary.left_for_rerun = Some(summary.inputs.saturating_sub(done));
     }
+    summary.stages = StageSeconds::now(&model_times, summary.visual_s);
     summary.wall_s = started.elapsed().as_secs_f64();
     summary.peak_rss_mib = peak_rss_mib();
     Ok(summary)

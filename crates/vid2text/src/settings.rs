@@ -449,8 +449,12 @@ fn search_config(a: &RunArgs, models: &ModelPaths) -> Result<SearchConfig> {
 /// replicas. On CPU, one single-threaded replica per thread, each with its own batches, beats one
 /// replica with every thread: the decoder's many small operations leave OpenMP threads waking
 /// and sleeping (a third of the CPU time in the kernel). Benchmark corpus, 2 cores, tiny.en:
-/// 12.1 s against 19.6 s. Batches of one window per replica: 540 MiB peak RSS and 11.3 s,
-/// against 770 MiB and 10.6 s with 2 (the encoder's attention scores grow with the batch).
+/// 12.1 s against 19.6 s. Batches of 4 windows per replica on CPU: the encoder reads them one
+/// at a time (its attention scores would grow with the batch) and the decoder steps through
+/// them together, so its output projection (51,864 x 384 weights) is read once a step for 20
+/// beams instead of 5. The four 5-minute talks of the benchmark, tiny.en beam 5: 13.3 s and
+/// 605 MiB against 15.9 s and 500 MiB one window at a time; base 33.2 s and 895 MiB against
+/// 39.3 s and 832 MiB. 6 windows gain 0.5 s more for 100-250 MiB more.
 fn engine_config(a: &RunArgs) -> (EngineConfig, usize) {
     let total = match a.threads {
         0 => available_threads(),
@@ -464,7 +468,7 @@ fn engine_config(a: &RunArgs) -> (EngineConfig, usize) {
     };
     let batch_size = match a.batch_size {
         0 if cuda => 8,
-        0 => 1,
+        0 => 4,
         n => n,
     };
     let engine = EngineConfig {

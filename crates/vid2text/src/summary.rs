@@ -1,6 +1,7 @@
 //! What a run did: the summary line on stderr and the `--json` object.
 
 use vid2text_core::round;
+use vid2text_models::whisper::ModelTimes;
 
 /// What a run did, printed as its last line (and as JSON with `--json`).
 #[derive(Debug, Default, serde::Serialize)]
@@ -27,6 +28,8 @@ pub struct Summary {
     pub wall_s: f64,
     /// Peak resident memory of the process (VmHWM), MiB.
     pub peak_rss_mib: f64,
+    /// Where the time went, stage by stage.
+    pub stages: StageSeconds,
     pub output: String,
     /// The signal that stopped the run early (`SIGTERM`, `SIGINT`); absent when it finished.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +37,55 @@ pub struct Summary {
     /// Inputs left for the rerun by the stop: in flight when it came, or failed after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub left_for_rerun: Option<usize>,
+}
+
+/// Seconds each stage spent working, summed over its workers (a stage with two workers busy
+/// for the whole run counts twice the wall time), with the CPU time of the process and of its
+/// FFmpeg children. Waiting on another stage is not counted.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct StageSeconds {
+    /// ffprobe, the content hash and downloads.
+    pub probe_s: f64,
+    /// Reading the audio FFmpeg decodes (FFmpeg's own work is in `ffmpeg_cpu_s`).
+    pub audio_s: f64,
+    /// Silero VAD.
+    pub vad_s: f64,
+    /// Whisper's log-mel features.
+    pub mel_s: f64,
+    /// Whisper's encoder, and the windows it read (packs count once; seeks and fallbacks again).
+    pub encoder_s: f64,
+    pub windows_encoded: u64,
+    /// Whisper's decoder (the search over tokens, beam or sampling).
+    pub decoder_s: f64,
+    /// Keyframes, OCR, caption bands and subtitle streams (as `visual_s` above).
+    pub visual_s: f64,
+    /// Assembling, filtering and committing documents.
+    pub writer_s: f64,
+    /// CPU time (user + system) of this process, and of the FFmpeg and ffprobe children.
+    pub cpu_s: f64,
+    pub ffmpeg_cpu_s: f64,
+}
+
+impl StageSeconds {
+    /// The counters now, at the end of a run.
+    pub fn now(model: &ModelTimes, visual_s: f64) -> Self {
+        use crate::stages::clock::{cpu_seconds, seconds, Part};
+        let (cpu_s, children_s) = cpu_seconds();
+        let r = |v: f64| round(v, 3);
+        StageSeconds {
+            probe_s: r(seconds(Part::Probe)),
+            audio_s: r(seconds(Part::Audio)),
+            vad_s: r(seconds(Part::Vad)),
+            mel_s: r(model.mel_s),
+            encoder_s: r(model.encoder_s),
+            windows_encoded: model.windows_encoded,
+            decoder_s: r(model.decoder_s),
+            visual_s,
+            writer_s: r(seconds(Part::Writer)),
+            cpu_s: r(cpu_s),
+            ffmpeg_cpu_s: r(children_s),
+        }
+    }
 }
 
 impl Summary {

@@ -20,7 +20,7 @@ pub mod transcription;
 
 pub use config::{check_compute_type, EngineConfig, EngineDevice, SearchConfig, COMPUTE_TYPES};
 #[cfg(feature = "whisper")]
-pub use model::WhisperModel;
+pub use model::{ModelTimes, WhisperModel};
 #[cfg(feature = "whisper")]
 pub use scheduler::{AsrScheduler, Batch, BatchDone};
 pub use transcription::{Segment, Transcript, Transcription};

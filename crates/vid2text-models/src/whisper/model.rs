@@ -3,6 +3,8 @@
 //! languages; it keeps no per-input state (that is [`super::Transcription`]'s).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
 
@@ -18,6 +20,55 @@ pub struct WhisperModel {
     vocab: Vocab,
     mel: MelExtractor,
     replicas: usize,
+    /// The engine runs on the CPU (else CUDA).
+    cpu: bool,
+    times: Timers,
+}
+
+/// Encoder output frames of a 30 s window (the encoder halves the 3,000 mel frames).
+const ENCODED_FRAMES: usize = N_FRAMES / 2;
+
+extern "C" {
+    /// `StorageView::data<float>()`, or null when the view holds another type (engine_info.cpp).
+    fn vid2text_ct2_float_data(view: *const std::ffi::c_void) -> *const f32;
+}
+
+/// The floats of a CPU storage view that CTranslate2 returned (it owns them).
+fn host_floats<'v>(view: &'v StorageView<'static>) -> Result<&'v [f32]> {
+    let object: *const std::ffi::c_void = (&**view as *const _) as *const std::ffi::c_void;
+    // SAFETY: `object` is the ctranslate2::StorageView the Rust view owns; the pointer returned
+    // is into its buffer of `size()` floats, alive as long as the view is borrowed.
+    let data = unsafe { vid2text_ct2_float_data(object) };
+    if data.is_null() || view.device() != Device::CPU {
+        return Err(Error::inference(
+            "whisper",
+            "the encoder's output is not float32 on the CPU",
+        ));
+    }
+    Ok(unsafe { std::slice::from_raw_parts(data, view.size() as usize) })
+}
+
+/// Thread time spent in each part of the model, summed over the replicas' workers
+/// (nanoseconds): where the ASR stage's time goes, for the summary and the benchmark.
+#[derive(Default)]
+struct Timers {
+    mel: AtomicU64,
+    encoder: AtomicU64,
+    decoder: AtomicU64,
+    encoded: AtomicU64,
+}
+
+/// Seconds spent in each part of the model (summed over replicas), and windows encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct ModelTimes {
+    pub mel_s: f64,
+    pub encoder_s: f64,
+    pub decoder_s: f64,
+    pub windows_encoded: u64,
+}
+
+fn add_since(counter: &AtomicU64, since: Instant) {
+    counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
 }
 
 fn compute_type(name: &str) -> Result<ComputeType> {
@@ -67,7 +118,20 @@ impl WhisperModel {
             vocab,
             mel,
             replicas: engine.replicas.max(1),
+            cpu: matches!(engine.device, EngineDevice::Cpu),
+            times: Timers::default(),
         })
+    }
+
+    /// Where the model's time went so far.
+    pub fn times(&self) -> ModelTimes {
+        let s = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e9;
+        ModelTimes {
+            mel_s: s(&self.times.mel),
+            encoder_s: s(&self.times.encoder),
+            decoder_s: s(&self.times.decoder),
+            windows_encoded: self.times.encoded.load(Ordering::Relaxed),
+        }
     }
 
     pub fn vocab(&self) -> &Vocab {
@@ -110,6 +174,7 @@ impl WhisperModel {
     /// Log-mel features of the requests, on up to one thread per core: a large batch (CUDA's
     /// 8) would otherwise keep the device waiting on one core. Frees their samples.
     pub(crate) fn features<K: Send>(&self, items: &mut [(K, Request)]) {
+        let began = Instant::now();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(items.len())
@@ -131,6 +196,7 @@ impl WhisperModel {
                 one(chunk);
             }
         });
+        add_since(&self.times.mel, began);
     }
 
     /// One generate call over requests that share temperature, prompt length and length limit.
@@ -140,20 +206,52 @@ impl WhisperModel {
         config: &SearchConfig,
     ) -> Result<Vec<Generated>> {
         let n_mels = self.mel.n_mels();
-        let mut feats = Vec::with_capacity(requests.len() * n_mels * N_FRAMES);
-        for r in requests {
-            feats.extend_from_slice(&r.features);
-        }
-        let view = StorageView::new(&[requests.len(), n_mels, N_FRAMES], &mut feats, Device::CPU)
-            .map_err(engine_err)?;
+        let began = Instant::now();
+        // The encoder and the decoder as two calls, so that each is timed and, on the CPU, the
+        // encoder reads one window per call: its attention scores (batch x heads x 1500^2
+        // floats a layer) are a run's largest buffers and slow down as they grow, while the
+        // decoder's many small steps gain from every window added to the batch.
+        let mut host = Vec::new();
+        let mut scratch = Vec::new();
+        let encoded = if self.cpu {
+            host.reserve(requests.len() * ENCODED_FRAMES * 512);
+            for r in requests {
+                scratch.clear();
+                scratch.extend_from_slice(&r.features);
+                let view = StorageView::new(&[1, n_mels, N_FRAMES], &mut scratch, Device::CPU)
+                    .map_err(engine_err)?;
+                let out = self.engine.encode(&view, true).map_err(engine_err)?;
+                host.extend_from_slice(host_floats(&out)?);
+            }
+            let width = host.len() / (requests.len() * ENCODED_FRAMES);
+            StorageView::new(
+                &[requests.len(), ENCODED_FRAMES, width],
+                &mut host,
+                Device::CPU,
+            )
+            .map_err(engine_err)?
+        } else {
+            for r in requests {
+                scratch.extend_from_slice(&r.features);
+            }
+            let shape = [requests.len(), n_mels, N_FRAMES];
+            let view = StorageView::new(&shape, &mut scratch, Device::CPU).map_err(engine_err)?;
+            self.engine.encode(&view, false).map_err(engine_err)?
+        };
+        add_since(&self.times.encoder, began);
+        self.times
+            .encoded
+            .fetch_add(requests.len() as u64, Ordering::Relaxed);
         let prompts: Vec<Vec<&str>> = requests
             .iter()
             .map(|r| r.prompt.iter().map(|&id| self.vocab.token(id)).collect())
             .collect();
+        let began = Instant::now();
         let results = self
             .engine
-            .generate(&view, &prompts, &options(requests[0], config))
+            .generate(&encoded, &prompts, &options(requests[0], config))
             .map_err(engine_err)?;
+        add_since(&self.times.decoder, began);
         Ok(results
             .into_iter()
             .map(|r| {

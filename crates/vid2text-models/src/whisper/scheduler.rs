@@ -181,8 +181,10 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
     /// language of inputs that wait for it first. `more_coming`: the decode stage will send
     /// more windows (and there is room for them), so short windows wait for a full pack, even
     /// while a replica waits: the audio that fills it is on its way, and a pack saves a whole
-    /// encoder pass per input; when it is false, partial packs go and single windows alone.
-    pub fn next_batch(&mut self, more_coming: bool) -> Option<Batch<K>> {
+    /// encoder pass per input; when it is false, partial packs go and single windows alone,
+    /// and the last windows are shared out among the `idle` replicas (this one included)
+    /// rather than one replica taking a full batch while the others wait.
+    pub fn next_batch(&mut self, more_coming: bool, idle: usize) -> Option<Batch<K>> {
         self.detect_languages();
         let held = self.form_packs(!more_coming);
         let requests = self.requests(&held);
@@ -190,7 +192,11 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
         let (mut group, rest): (Vec<_>, Vec<_>) = requests
             .into_iter()
             .partition(|(_, r)| r.batch_key() == best);
-        let spill = group.split_off(group.len().min(self.max_batch));
+        let share = match more_coming {
+            true => self.max_batch,
+            false => group.len().div_ceil(idle.max(1)).min(self.max_batch),
+        };
+        let spill = group.split_off(group.len().min(share));
         for (slot, req) in rest.iter().chain(&spill) {
             self.job_mut(*slot).expect("a job").put_back(req);
         }

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
 use vid2text_core::doc::{Failure, Stage};
-use vid2text_models::whisper::{AsrScheduler, Batch, BatchDone, SearchConfig, WhisperModel};
+use vid2text_models::whisper::{
+    AsrScheduler, Batch, BatchDone, ModelTimes, SearchConfig, WhisperModel,
+};
 
 use super::{AsrDone, Audio, Header, InputKey};
 
@@ -62,8 +64,9 @@ impl Asr {
         })
     }
 
-    /// Serves until the decode stage is done and every input has left, or the writer is gone.
-    pub fn run(self, rx: Receiver<Audio>, tx: Sender<AsrDone>) {
+    /// Serves until the decode stage is done and every input has left, or the writer is gone;
+    /// returns where the model's time went.
+    pub fn run(self, rx: Receiver<Audio>, tx: Sender<AsrDone>) -> ModelTimes {
         let model = &self.model;
         let (work_tx, work_rx) = bounded::<Batch<InputKey>>(0);
         let (done_tx, done_rx) = unbounded::<BatchDone<InputKey>>();
@@ -95,6 +98,7 @@ impl Asr {
             let _ = serving.serve(&rx, &work_tx, &done_rx);
             drop(work_tx); // the workers finish their batch and stop
         });
+        model.times()
     }
 }
 
@@ -124,7 +128,10 @@ impl Serving<'_> {
             }
             while running < self.replicas {
                 let more_coming = open && self.room();
-                let Some(batch) = self.scheduler.next_batch(more_coming) else {
+                let Some(batch) = self
+                    .scheduler
+                    .next_batch(more_coming, self.replicas - running)
+                else {
                     break;
                 };
                 work.send(batch).map_err(|_| Gone)?;

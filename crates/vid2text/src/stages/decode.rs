@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use vid2text_core::doc::{Failure, Stage};
@@ -21,6 +21,7 @@ use vid2text_models::windows::{
     cut_window, plan_fixed_windows, plan_windows, WindowCutter, WindowPlan,
 };
 
+use super::clock::{self, Part};
 use super::{Audio, DecodeJob, Header, InputKey, RemoveOnDrop, VisualJob};
 
 /// Inputs up to this long (in samples: 10 min) are decoded once and kept in memory; longer ones
@@ -139,12 +140,14 @@ impl Decoder {
     ) -> Result<(), Stop> {
         let c = Arc::clone(&self.config);
         let DecodeJob { key, input } = job;
+        let probe_began = Instant::now();
         let local = self.local_bytes(&input)?;
         let target = local.path.display().to_string();
         let fail = |stage: Stage, e: &dyn std::fmt::Display| Failure::new(&input.uri, stage, e);
         let info = vid2text_media::probe(&target, c.timeout).map_err(|e| fail(Stage::Probe, &e))?;
         let id = input::document_id(&input, &local.path)
             .map_err(|e| fail(Stage::Input, &input::io_message(&e)))?;
+        clock::add(Part::Probe, probe_began);
         let truncated_s = c.max_duration_s.filter(|&m| info.duration_s > m);
         // Screen text and subtitle streams are read by the visual stage meanwhile.
         if (c.ocr && info.has_video()) || !info.subtitles.is_empty() {
@@ -243,13 +246,17 @@ impl Decoder {
         let mut stream = VadStream::new();
         let mut kept = Some(Vec::new());
         let vad = &mut self.vad;
+        let began = Instant::now();
+        let mut vad_s = Duration::ZERO;
         let end = vid2text_media::decode_audio_stream(
             target,
             c.timeout,
             c.max_duration_s,
             &mut |chunk| {
                 if let Some(v) = vad.as_mut() {
+                    let t = Instant::now();
                     stream.push(v, chunk)?;
+                    vad_s += t.elapsed();
                 }
                 if let Some(k) = &mut kept {
                     if k.len() + chunk.len() > KEEP_SAMPLES {
@@ -261,6 +268,8 @@ impl Decoder {
                 Ok::<_, vid2text_models::Error>(())
             },
         );
+        // The read loop's time less VAD's inside it.
+        clock::add_duration(Part::Audio, began.elapsed().saturating_sub(vad_s));
         let end = end.map_err(|e| match e {
             ReadError::Consumer(vad) => Failure::from_error(uri, Stage::Vad, &vad),
             ReadError::Media(e) => Failure::new(uri, Stage::Decode, e),
@@ -279,9 +288,10 @@ impl Decoder {
         }
         let plans = match self.vad.as_mut() {
             Some(v) => {
-                let probs = stream
-                    .finish(v)
-                    .map_err(|e| Failure::from_error(uri, Stage::Vad, &e))?;
+                let t = Instant::now();
+                let probs = stream.finish(v);
+                clock::add_duration(Part::Vad, vad_s + t.elapsed());
+                let probs = probs.map_err(|e| Failure::from_error(uri, Stage::Vad, &e))?;
                 let vad = c.vad.as_ref().expect("a VAD session has its config");
                 let spans = speech_spans(&probs, total, vad);
                 let max_gap = (c.max_kept_pause_s * SAMPLE_RATE as f64) as usize;
@@ -304,14 +314,22 @@ impl Decoder {
     ) -> Result<(), Stop> {
         let c = &self.config;
         let mut cutter = WindowCutter::new(plans);
-        let mut send_window =
-            |plan: WindowPlan, samples: Vec<f32>| send(tx, window(key, plan, samples));
+        // Time waiting for the ASR stage to take a window is not decoding time.
+        let waited = std::cell::Cell::new(Duration::ZERO);
+        let mut send_window = |plan: WindowPlan, samples: Vec<f32>| {
+            let t = Instant::now();
+            let sent = send(tx, window(key, plan, samples));
+            waited.set(waited.get() + t.elapsed());
+            sent
+        };
+        let began = Instant::now();
         let second = vid2text_media::decode_audio_stream(
             target,
             c.timeout,
             c.max_duration_s,
             &mut |chunk| cutter.push(chunk, &mut send_window),
         );
+        clock::add_duration(Part::Audio, began.elapsed().saturating_sub(waited.get()));
         match second {
             Ok(_) => {}
             Err(ReadError::Consumer(stop)) => return Err(stop),

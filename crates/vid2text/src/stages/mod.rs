@@ -16,6 +16,7 @@
 //! [`crate::pipeline`] wires them together; nothing here reaches into another stage.
 
 pub mod asr;
+pub mod clock;
 pub mod decode;
 pub mod visual;
 pub mod writer;

@@ -17,6 +17,7 @@ use vid2text_core::doc::{Document, Dropped, Failure, Stage};
 use vid2text_core::outdir::OutDir;
 use vid2text_core::sidecar::{self, SidecarFormat};
 
+use super::clock::{self, Part};
 use super::{AsrDone, InputKey, VisualDone};
 use join::Join;
 
@@ -168,10 +169,12 @@ impl Writer {
                 },
                 default(Duration::from_millis(500)) => None,
             };
+            let began = Instant::now();
             if let Some((done, seen)) = joined {
                 self.finish(done, seen)?;
             }
             self.commit_when_due()?;
+            clock::add(Part::Writer, began);
         }
         // Visual results that never came (a worker stopped): those inputs failed.
         for done in join.drain_waiting() {
@@ -186,7 +189,7 @@ impl Writer {
             };
             self.finish(done, Some(stopped))?;
         }
-        self.close()
+        clock::timed(Part::Writer, || self.close())
     }
 
     /// One finished input: its document (visual result joined, sidecars written) or its

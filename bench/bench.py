@@ -178,12 +178,22 @@ def timed(cmd: list, env=None) -> tuple:
 SAME_ENV = {**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
 
+# vid2text's own counters of where its time went (the run summary's "stages"), per run, by the
+# files and options of the run: printed under the tables.
+STAGES: dict = {}
+
+
 def run_ours(binary, model_dir, files, beam, threads, ocr=False, more=()):
+    """One vid2text run. --no-dedup: the corpora repeat the same clips, and the peers transcribe
+    every file (with dedup, vid2text would leave copies out of the output after transcribing
+    them, and they would count as missing words)."""
     with tempfile.TemporaryDirectory() as out:
         extra = ([] if ocr else ["--no-ocr"]) + list(more)
-        _, wall, cpu, rss = timed([binary, "run", "-q", *files, "-o", out, "--asr-model", model_dir,
-                                   "--beam-size", beam, "--threads", threads, "--text-format", "speech", *extra],
-                                  env=SAME_ENV)
+        stdout, wall, cpu, rss = timed([binary, "run", "-q", "--json", "--no-dedup", *files, "-o", out,
+                                        "--asr-model", model_dir, "--beam-size", beam, "--threads", threads,
+                                        "--text-format", "speech", *extra], env=SAME_ENV)
+        STAGES.setdefault((binary, tuple(files), str(beam), ocr, tuple(more)), []).append(
+            json.loads(stdout).get("stages", {}))
         texts = {}
         cat = subprocess.check_output([binary, "cat", out], text=True)
         for line in cat.splitlines():
@@ -351,6 +361,26 @@ def asr_table(a, model_dir: str, corpus: str, refs: dict) -> None:
         for n, (wall, cpu, rss, w) in med.items():
             print(f"| {n} | {wall / ours[0]:.2f} | {wall:.1f} | {media_s / wall:.1f} | {cpu:.1f} | {rss:.0f} | {100 * w:.2f} |",
                   flush=True)
+        stage_table(STAGES.get((a.binary, tuple(files), str(beam), False, ()), []), med["vid2text"][0])
+
+
+def stage_table(runs: list, wall: float = 0.0) -> None:
+    """Where vid2text's time went, from its own counters: each stage's working time summed over
+    its workers (medians over the rounds), against the wall time times the cores."""
+    if not runs or not runs[0]:
+        return
+    med = {k: statistics.median(r.get(k, 0) for r in runs) for k in runs[0]}
+    parts = [("ffprobe + hash", "probe_s"), ("audio read (FFmpeg pipe)", "audio_s"), ("Silero VAD", "vad_s"),
+             ("log-mel", "mel_s"), ("Whisper encoder", "encoder_s"), ("Whisper decoder", "decoder_s"),
+             ("visual (keyframes, OCR, captions)", "visual_s"), ("writer", "writer_s")]
+    busy = sum(med[k] for _, k in parts)
+    print(f"\nvid2text's stages (its own counters, medians): {med['windows_encoded']:.0f} windows encoded; "
+          f"process CPU {med['cpu_s']:.1f} s, FFmpeg children {med['ffmpeg_cpu_s']:.1f} s"
+          + (f", in {wall:.1f} s wall x {os.cpu_count()} cores" if wall else ""))
+    print("| stage | working s (summed over workers) | share |")
+    print("|---|---|---|")
+    for label, k in parts:
+        print(f"| {label} | {med[k]:.2f} | {100 * med[k] / busy:.0f} % |")
 
 
 def short_corpus() -> dict:
@@ -375,6 +405,9 @@ def short_table(a, model_dir: str) -> None:
     }
     for beam in [int(b) for b in a.beams.split(",")]:
         short.table(tools, refs, a.rounds, media_s, wer, beam)
+        for label, more in (("packed", ()), ("--no-pack-inputs", ("--no-pack-inputs",))):
+            print(f"\n{label}:", end="")
+            stage_table(STAGES.get((a.binary, tuple(files), str(beam), False, more), []))
 
 
 def cluster_tables(a, model_dir: str) -> None:

@@ -115,7 +115,8 @@ def corpus(work: Path, data: Path) -> dict:
 
 def run(binary: str, files, model: str, threads: int, extra):
     with tempfile.TemporaryDirectory() as out:
-        p = subprocess.run([binary, "run", "-q", "--json", *files, "-o", out, "--asr-model", model,
+        # --no-dedup: the groups reuse the same speech clips (see bench.run_ours).
+        p = subprocess.run([binary, "run", "-q", "--json", "--no-dedup", *files, "-o", out, "--asr-model", model,
                             "--threads", str(threads), *extra], stdout=subprocess.PIPE, text=True, check=True)
         summary = json.loads(p.stdout)
         docs = [json.loads(l) for l in subprocess.check_output([binary, "cat", out], text=True).splitlines()]

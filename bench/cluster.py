@@ -68,7 +68,7 @@ def throughput(a, model_dir: str, refs: dict, durations: dict, env, wer, tree_rs
             threads = max(1, cores // k)
             with tempfile.TemporaryDirectory() as tmp:
                 job = Path(tmp) / "job"
-                subprocess.run([a.binary, "plan", "-q", *files, "-o", job, "--shards", str(k),
+                subprocess.run([a.binary, "plan", "-q", *files, "-o", job, "--shards", str(k), "--no-dedup",
                                 "--asr-model", model_dir, "--no-ocr", "--text-format", "speech"],
                                check=True, capture_output=True)
                 wall, cpu, rss, _ = _run_all(

@@ -251,3 +251,145 @@ fn keyframe_and_ocr_options_take_effect() {
         every["screen_text"]
     );
 }
+
+/// `--max-kept-pause`: pauses up to that long stay in the window as audio (they count as
+/// speech time and Whisper hears them), and the words keep their times on the video's timeline.
+#[test]
+fn kept_pauses_stay_in_the_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    // JFK (11 s), 4 s of silence, JFK again: one 26 s window either way.
+    let twice = tmp.path().join("twice.wav");
+    let jfk = data_str("speech/en/jfk/jfk.flac");
+    ffmpeg(&[
+        "-i",
+        &jfk,
+        "-f",
+        "lavfi",
+        "-t",
+        "4",
+        "-i",
+        "anullsrc=r=16000:cl=mono",
+        "-i",
+        &jfk,
+        "-filter_complex",
+        "[0:a]aformat=channel_layouts=mono[a];[2:a]aformat=channel_layouts=mono[c];[a][1:a][c]concat=n=3:v=0:a=1",
+        twice.to_str().unwrap(),
+    ]);
+    let twice = twice.to_str().unwrap();
+    let common = ["--asr-model", "tiny.en", "--beam-size", "1"];
+    let cut = run_one(
+        twice,
+        &tmp.path().join("cut"),
+        &[&common[..], &["--max-kept-pause", "0"]].concat(),
+    );
+    let kept = run_one(
+        twice,
+        &tmp.path().join("kept"),
+        &[&common[..], &["--max-kept-pause", "6"]].concat(),
+    );
+    let speech_s = |d: &Value| d["stats"]["speech_s"].as_f64().unwrap();
+    // The 4 s pause (less VAD's padding around speech) is in the kept window's audio.
+    assert!(
+        speech_s(&kept) > speech_s(&cut) + 2.5,
+        "kept {} cut {}",
+        kept["stats"],
+        cut["stats"]
+    );
+    for d in [&cut, &kept] {
+        let speech = spans(d, "speech");
+        let second = speech
+            .iter()
+            .filter(|s| s.2.to_lowercase().contains("fellow american"))
+            .map(|s| s.0)
+            .collect::<Vec<_>>();
+        // Said at about 0.3 s and 15.3 s of the file, whichever way the pause went.
+        assert!(
+            second.len() == 2 && second[0] < 1.5 && (14.0..16.5).contains(&second[1]),
+            "{speech:?}"
+        );
+    }
+}
+
+/// Picture subtitle streams (PGS, DVD, DVB) cannot be read as text: each is named in
+/// `stats.skipped_subtitle_streams`, the text streams beside it are read, and the speech is
+/// transcribed as usual.
+#[test]
+fn picture_subtitle_streams_are_named_and_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A minimal Blu-ray (PGS) subtitle stream: two display sets of an empty composition, the
+    // segments as the format defines them ("PG", PTS and DTS at 90 kHz, type, size).
+    let mut sup = Vec::new();
+    for t in [1.0f64, 3.0] {
+        let pts = (t * 90_000.0) as u32;
+        let mut segment = |kind: u8, payload: &[u8]| {
+            sup.extend_from_slice(b"PG");
+            sup.extend_from_slice(&pts.to_be_bytes());
+            sup.extend_from_slice(&0u32.to_be_bytes());
+            sup.push(kind);
+            sup.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+            sup.extend_from_slice(payload);
+        };
+        // Presentation composition: 320x240, 25 fps, number 1, epoch start, no objects.
+        segment(0x16, &[1, 64, 0, 240, 0x10, 0, 1, 0x80, 0, 0, 0]);
+        segment(0x80, &[]); // end of display set
+    }
+    let sup_path = tmp.path().join("pictures.sup");
+    std::fs::write(&sup_path, sup).unwrap();
+    let srt = tmp.path().join("text.srt");
+    std::fs::write(
+        &srt,
+        "1\n00:00:01,000 --> 00:00:04,000\nA text subtitle line\n",
+    )
+    .unwrap();
+    let video = tmp.path().join("subs.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=10:duration=11",
+        "-i",
+        &data_str("speech/en/jfk/jfk.flac"),
+        "-i",
+        sup_path.to_str().unwrap(),
+        "-i",
+        srt.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:s",
+        "-map",
+        "3:s",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-c:s:0",
+        "copy",
+        "-c:s:1",
+        "srt",
+        "-t",
+        "11",
+        video.to_str().unwrap(),
+    ]);
+    let d = run_one(
+        video.to_str().unwrap(),
+        &tmp.path().join("out"),
+        &["--asr-model", "tiny.en", "--no-ocr"],
+    );
+    assert_eq!(
+        d["stats"]["skipped_subtitle_streams"],
+        serde_json::json!(["hdmv_pgs_subtitle"]),
+        "{}",
+        d["stats"]
+    );
+    let text = d["text"].as_str().unwrap();
+    assert!(text.contains("A text subtitle line"), "{text}");
+    assert!(
+        text.to_lowercase().contains("ask not what your country"),
+        "{text}"
+    );
+}

@@ -342,39 +342,17 @@ fn picture_subtitle_streams_are_named_and_skipped() {
     )
     .unwrap();
     let video = tmp.path().join("subs.mkv");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=10:duration=11",
-        "-i",
-        &data_str("speech/en/jfk/jfk.flac"),
-        "-i",
-        sup_path.to_str().unwrap(),
-        "-i",
-        srt.to_str().unwrap(),
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-map",
-        "2:s",
-        "-map",
-        "3:s",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-c:s:0",
-        "copy",
-        "-c:s:1",
-        "srt",
-        "-t",
-        "11",
-        video.to_str().unwrap(),
-    ]);
+    // Video, speech, the PGS stream copied as it is, the SRT stream as SRT (no spaces in paths).
+    let args = format!(
+        "-f lavfi -i testsrc=size=320x240:rate=10:duration=11 -i {} -i {} -i {} \
+         -map 0:v -map 1:a -map 2:s -map 3:s -c:v libx264 -preset ultrafast -c:a aac \
+         -c:s:0 copy -c:s:1 srt -t 11 {}",
+        data_str("speech/en/jfk/jfk.flac"),
+        sup_path.display(),
+        srt.display(),
+        video.display()
+    );
+    ffmpeg(&args.split_whitespace().collect::<Vec<_>>());
     let d = run_one(
         video.to_str().unwrap(),
         &tmp.path().join("out"),

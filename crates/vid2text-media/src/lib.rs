@@ -19,11 +19,44 @@ pub use video::{
 /// Sample rate of the decoded audio, the one Whisper and Silero VAD expect.
 pub use vid2text_core::SAMPLE_RATE;
 
+/// The `ffmpeg` and `ffprobe` executables that children are started from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    pub ffmpeg: std::path::PathBuf,
+    pub ffprobe: std::path::PathBuf,
+}
+
+static TOOLS: std::sync::OnceLock<Tools> = std::sync::OnceLock::new();
+
+/// Chooses the executables for the whole process, once, before the first child starts (later
+/// calls are ignored and return false). Without a call, `ffmpeg` and `ffprobe` are looked up on
+/// `PATH`.
+pub fn set_tools(tools: Tools) -> bool {
+    TOOLS.set(tools).is_ok()
+}
+
+/// The executables in use.
+pub fn tools() -> &'static Tools {
+    TOOLS.get_or_init(|| Tools {
+        ffmpeg: "ffmpeg".into(),
+        ffprobe: "ffprobe".into(),
+    })
+}
+
+/// The executable to start for `program` ("ffmpeg" or "ffprobe").
+fn executable(program: &str) -> &'static Path {
+    match program {
+        "ffprobe" => &tools().ffprobe,
+        _ => &tools().ffmpeg,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot run {program}: {source} (is FFmpeg installed? scripts/setup.sh installs it)")]
+    #[error("cannot run {program} ({}): {source} (is FFmpeg installed? scripts/setup.sh installs it)", path.display())]
     Spawn {
         program: &'static str,
+        path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },
@@ -236,13 +269,17 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>, E>(
     on_bytes: OnBytes<E>,
     on_stderr: Option<StderrLines>,
 ) -> Result<String, ReadError<E>> {
-    let mut child = Command::new(program)
+    let mut child = Command::new(executable(program))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| Error::Spawn { program, source })?;
+        .map_err(|source| Error::Spawn {
+            program,
+            path: executable(program).to_path_buf(),
+            source,
+        })?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
     let on_stderr = on_stderr.unwrap_or_else(|| Box::new(|_| false));
@@ -266,7 +303,14 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>, E>(
                     });
                 }
             }
-            Err(source) => return Err(Error::Spawn { program, source }),
+            Err(source) => {
+                let path = executable(program).to_path_buf();
+                return Err(Error::Spawn {
+                    program,
+                    path,
+                    source,
+                });
+            }
         }
     });
     let mut buf = vec![0u8; 65536];

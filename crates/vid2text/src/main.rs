@@ -23,6 +23,7 @@ use crate::cli::{CatArgs, Cli, Command, ModelsArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    vid2text_media::set_tools(ffmpeg_tools());
     match &cli.command {
         Command::Run(args) => tune::reexec_with_hugepages(!args.no_ocr),
         Command::Work(args) => tune::reexec_with_hugepages(cluster::plan_reads_screens(&args.job)),
@@ -87,6 +88,24 @@ fn run(settings: settings::Settings) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The FFmpeg executables: `VID2TEXT_FFMPEG` and `VID2TEXT_FFPROBE` when set; else the static
+/// build that `scripts/setup.sh` unpacks into `MODELS/ffmpeg/` (both present), which starts in
+/// 4 ms where Debian's FFmpeg, linked to 215 shared libraries, takes 60-90 ms, twice or more per
+/// input; else `ffmpeg` and `ffprobe` on `PATH`.
+fn ffmpeg_tools() -> vid2text_media::Tools {
+    let dir = vid2text_models::registry::models_dir().join("ffmpeg");
+    let bundled = dir.join("ffmpeg").is_file() && dir.join("ffprobe").is_file();
+    let pick = |var: &str, name: &str| match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(v) => std::path::PathBuf::from(v),
+        None if bundled => dir.join(name),
+        None => name.into(),
+    };
+    vid2text_media::Tools {
+        ffmpeg: pick("VID2TEXT_FFMPEG", "ffmpeg"),
+        ffprobe: pick("VID2TEXT_FFPROBE", "ffprobe"),
+    }
+}
+
 fn models(args: ModelsArgs) -> anyhow::Result<()> {
     let dir = args
         .models_dir
@@ -98,6 +117,13 @@ fn models(args: ModelsArgs) -> anyhow::Result<()> {
         out,
         "engine: {}",
         vid2text_models::engine::engine_info().describe()
+    )?;
+    let tools = vid2text_media::tools();
+    writeln!(
+        out,
+        "ffmpeg: {}, ffprobe: {}",
+        tools.ffmpeg.display(),
+        tools.ffprobe.display()
     )?;
     if items.is_empty() {
         writeln!(out, "no models installed; run scripts/setup.sh")?;

@@ -714,7 +714,7 @@ mod tests {
     #[test]
     fn engine_defaults_follow_the_device() {
         let (cpu, batch) = engine_config(&args(&["--threads", "4"]));
-        assert_eq!((cpu.replicas, cpu.threads, batch), (4, 1, 1));
+        assert_eq!((cpu.replicas, cpu.threads, batch), (4, 1, 4));
         let (cuda, batch) = engine_config(&args(&["--threads", "4", "--device", "cuda"]));
         assert_eq!((cuda.replicas, cuda.threads, batch), (1, 4, 8));
         let (two, _) = engine_config(&args(&["--threads", "4", "--replicas", "2"]));

@@ -51,6 +51,15 @@ fn executable(program: &str) -> &'static Path {
     }
 }
 
+/// `program` could not be started (or waited for): names the executable that was tried.
+fn spawn_error(program: &'static str, source: std::io::Error) -> Error {
+    Error::Spawn {
+        program,
+        path: executable(program).to_path_buf(),
+        source,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot run {program} ({}): {source} (is FFmpeg installed? scripts/setup.sh installs it)", path.display())]
@@ -275,11 +284,7 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>, E>(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| Error::Spawn {
-            program,
-            path: executable(program).to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| spawn_error(program, source))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
     let on_stderr = on_stderr.unwrap_or_else(|| Box::new(|_| false));
@@ -303,14 +308,7 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>, E>(
                     });
                 }
             }
-            Err(source) => {
-                let path = executable(program).to_path_buf();
-                return Err(Error::Spawn {
-                    program,
-                    path,
-                    source,
-                });
-            }
+            Err(source) => return Err(spawn_error(program, source)),
         }
     });
     let mut buf = vec![0u8; 65536];

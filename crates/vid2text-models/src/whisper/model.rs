@@ -214,7 +214,6 @@ impl WhisperModel {
         let mut host = Vec::new();
         let mut scratch = Vec::new();
         let encoded = if self.cpu {
-            host.reserve(requests.len() * ENCODED_FRAMES * 512);
             for r in requests {
                 scratch.clear();
                 scratch.extend_from_slice(&r.features);

@@ -2,7 +2,8 @@
 //! them builds fast.
 //!
 //! - [`mel`]: Whisper's log-mel spectrogram (pure Rust).
-//! - [`vad`] (feature `vad`): Silero VAD through ONNX Runtime (`ort`, loaded at run time).
+//! - [`vad`] (feature `vad`): Silero VAD, computed in Rust from its ONNX file's weights
+//!   ([`onnx_weights`] reads them).
 //! - [`windows`]: the speech window planner (pure).
 //! - [`whisper`]: Whisper's long-form loop (pure) and, with feature `whisper`, its engine
 //!   through CTranslate2 (`ct2rs`) and the scheduler that batches across inputs; [`engine`]
@@ -17,6 +18,7 @@ pub mod mel;
 #[cfg(feature = "ocr")]
 pub mod ocr;
 pub mod ocr_image;
+pub mod onnx_weights;
 pub mod registry;
 pub mod tokenizer;
 #[cfg(feature = "vad")]
@@ -74,13 +76,13 @@ pub struct SpeechSpan {
     pub end: usize,
 }
 
-/// ONNX Runtime's environment, which the VAD and OCR sessions are made in.
-#[cfg(any(feature = "vad", feature = "ocr"))]
+/// ONNX Runtime's environment, which the OCR sessions are made in.
+#[cfg(feature = "ocr")]
 pub use ort::environment::Environment as OnnxEnvironment;
 
 /// The ONNX Runtime environment, from the `libonnxruntime.so` the set-up script installed
 /// (loaded at run time: no CDN download at build time). Once per process.
-#[cfg(any(feature = "vad", feature = "ocr"))]
+#[cfg(feature = "ocr")]
 pub fn onnx_environment(lib: &std::path::Path) -> Result<ort::environment::Environment> {
     ort::init_from(lib)
         .map_err(|e| Error::load(lib, e))?

@@ -1,11 +1,12 @@
-//! Silero VAD (v5/v6 ONNX) through ONNX Runtime, and Silero's `get_speech_timestamps` rules.
+//! Silero VAD (v6), computed in our code from the weights of its ONNX export, and Silero's
+//! `get_speech_timestamps` rules.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use ort::session::Session;
-use ort::value::Tensor;
+use realfft::{RealFftPlanner, RealToComplex};
 
-pub use crate::onnx_environment;
+use crate::onnx_weights;
 pub use crate::SpeechSpan;
 use crate::{Error, Result};
 
@@ -43,72 +44,386 @@ impl Default for VadConfig {
     }
 }
 
-/// Frames per model call: 1024 frames are 32.8 s of audio, so a call's fixed cost is spread
-/// over many frames while its input stays small (2.4 MB).
+/// Frames per model call: 1024 frames are 32.8 s of audio, enough to make each layer one large
+/// matrix product, while the buffers stay small (about 8 MB).
 const FRAMES_PER_CALL: usize = 1024;
 
-/// A loaded Silero VAD session: the sequence export that silero-vad ships as
-/// `silero_vad_16k_sequence.onnx` (and faster-whisper as `silero_vad_v6.onnx`). It takes many
-/// frames at once (`input: [frames, 64 + 512]`) and runs its LSTM over them in order, carrying
-/// `h` and `c` from call to call, so its probabilities are those of the frame-by-frame model
-/// while one call replaces a thousand. Not thread-safe to run concurrently: one per worker.
+/// Samples of one frame with its context (64 + 512), and after the STFT's reflection (+ 64).
+const FRAME: usize = CONTEXT + WINDOW;
+const PADDED: usize = FRAME + 64;
+/// The STFT: 256-sample Hann windows every 128 samples, 4 per frame, 129 frequencies each.
+const N_FFT: usize = 256;
+const HOP: usize = 128;
+const STEPS: usize = (PADDED - N_FFT) / HOP + 1;
+const BINS: usize = N_FFT / 2 + 1;
+const HIDDEN: usize = 128;
+
+/// Silero VAD v6, computed in our own code from the weights of the sequence export that
+/// silero-vad ships as `silero_vad_16k_sequence.onnx` (faster-whisper ships the same model as
+/// `silero_vad_v6.onnx`). The network is small (an STFT, four 1-D convolutions, an LSTM cell
+/// of 128), and ONNX Runtime ran its convolutions one frame at a time (57 µs a frame on this
+/// machine's cores, 86 % of it in `Conv`). Here the STFT is a real FFT and each convolution is
+/// one matrix product over every frame of a call; only the LSTM's recurrence goes frame by
+/// frame. Probabilities agree with Silero's own frame-by-frame ONNX model within 1e-4
+/// (`tests/vad.rs`). One per worker: it holds its scratch buffers.
 pub struct SileroVad {
-    session: Session,
+    w: Weights,
+    fft: Arc<dyn RealToComplex<f32>>,
+    scratch: Scratch,
+}
+
+struct Weights {
+    /// The STFT's window (the basis's first row: the zero frequency).
+    window: Vec<f32>,
+    /// Convolutions, each `[out][in][3]` as PyTorch stores them, and their biases.
+    conv: [(Vec<f32>, Vec<f32>); 4],
+    /// LSTM input weights `[4 * 128][128]` (gates i, o, f, c: ONNX's order), the recurrent
+    /// weights transposed to `[128][4 * 128]`, and the two biases summed.
+    lstm_w: Vec<f32>,
+    lstm_r_t: Vec<f32>,
+    lstm_b: Vec<f32>,
+    /// The output layer: 128 weights and a bias.
+    out_w: Vec<f32>,
+    out_b: f32,
+}
+
+/// Per-call buffers, each frame's rows padded with a zero row on both sides where the next
+/// convolution reads past its ends.
+#[derive(Default)]
+struct Scratch {
+    mag: Vec<f32>,   // [n][STEPS + 2][BINS]
+    h1: Vec<f32>,    // [n][STEPS + 2][128]
+    h2: Vec<f32>,    // [n][2 + 2][64]
+    h3: Vec<f32>,    // [n][64]
+    h4: Vec<f32>,    // [n][128]
+    gates: Vec<f32>, // [n][512]
+    fft_in: Vec<f32>,
+    fft_out: Vec<realfft::num_complex::Complex<f32>>,
+    fft_scratch: Vec<realfft::num_complex::Complex<f32>>,
 }
 
 impl SileroVad {
-    pub fn load(model: &Path, env: &ort::environment::Environment) -> Result<Self> {
-        let session = Session::builder(env)
-            .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
-            .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
-            .and_then(|mut b| b.commit_from_file(model))
-            .map_err(|e| Error::load(model, e))?;
-        let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
-        if !(names.contains(&"input") && names.contains(&"h") && names.contains(&"c")) {
-            return Err(Error::load(
-                model,
-                format!(
-                    "not Silero VAD's sequence export (inputs input, h, c; found {})",
-                    names.join(", ")
-                ),
-            ));
-        }
-        Ok(SileroVad { session })
+    pub fn load(model: &Path) -> Result<Self> {
+        let bytes = std::fs::read(model).map_err(|e| Error::load(model, e))?;
+        let w = Weights::from_onnx(&bytes)
+            .map_err(|e| Error::load(model, format!("not Silero VAD v6's sequence export: {e}")))?;
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
+        let scratch = Scratch {
+            fft_in: fft.make_input_vec(),
+            fft_out: fft.make_output_vec(),
+            fft_scratch: fft.make_scratch_vec(),
+            ..Scratch::default()
+        };
+        Ok(SileroVad { w, fft, scratch })
     }
 
-    /// One model call over `frames` (each CONTEXT + WINDOW samples, back to back); `h` and `c`
-    /// carry the LSTM state in and out. Appends one probability per frame to `probs`.
+    /// One call over `frames` (each CONTEXT + WINDOW samples, back to back); `h` and `c` carry
+    /// the LSTM state in and out. Appends one probability per frame to `probs`.
     fn run(
         &mut self,
         frames: &[f32],
-        h: &mut Vec<f32>,
-        c: &mut Vec<f32>,
+        h: &mut [f32],
+        c: &mut [f32],
         probs: &mut Vec<f32>,
     ) -> Result<()> {
-        let n = frames.len() / (CONTEXT + WINDOW);
-        let x = Tensor::from_array(([n, CONTEXT + WINDOW], frames.to_vec())).map_err(vad_err)?;
-        let hs = Tensor::from_array(([1usize, 1, 128], std::mem::take(h))).map_err(vad_err)?;
-        let cs = Tensor::from_array(([1usize, 1, 128], std::mem::take(c))).map_err(vad_err)?;
-        let outputs = self
-            .session
-            .run(ort::inputs!["input" => x, "h" => hs, "c" => cs])
-            .map_err(vad_err)?;
-        let (_, p) = outputs[0].try_extract_tensor::<f32>().map_err(vad_err)?;
-        if p.len() != n {
-            return Err(vad_err(format!("{} probabilities for {n} frames", p.len())));
+        let n = frames.len() / FRAME;
+        let (w, s) = (&self.w, &mut self.scratch);
+        // The magnitude STFT of each frame, reflected by 64 samples at its end.
+        let rows = STEPS + 2;
+        s.mag.clear();
+        s.mag.resize(n * rows * BINS, 0.0);
+        let mut padded = [0.0f32; PADDED];
+        for (f, frame) in frames.chunks_exact(FRAME).enumerate() {
+            padded[..FRAME].copy_from_slice(frame);
+            for j in 0..PADDED - FRAME {
+                padded[FRAME + j] = frame[FRAME - 2 - j];
+            }
+            for t in 0..STEPS {
+                let x = &padded[t * HOP..t * HOP + N_FFT];
+                for ((d, &a), &win) in s.fft_in.iter_mut().zip(x).zip(&w.window) {
+                    *d = a * win;
+                }
+                self.fft
+                    .process_with_scratch(&mut s.fft_in, &mut s.fft_out, &mut s.fft_scratch)
+                    .map_err(vad_err)?;
+                let row = (f * rows + t + 1) * BINS;
+                for (m, z) in s.mag[row..row + BINS].iter_mut().zip(&s.fft_out) {
+                    *m = (z.re * z.re + z.im * z.im).sqrt();
+                }
+            }
         }
-        probs.extend_from_slice(p);
-        *h = outputs[1]
-            .try_extract_tensor::<f32>()
-            .map_err(vad_err)?
-            .1
-            .to_vec();
-        *c = outputs[2]
-            .try_extract_tensor::<f32>()
-            .map_err(vad_err)?
-            .1
-            .to_vec();
+        // conv1: 129 -> 128 channels, kernel 3, padding 1, over the 4 steps.
+        s.h1.clear();
+        s.h1.resize(n * rows * 128, 0.0);
+        for t in 0..STEPS {
+            conv_taps(
+                n,
+                &s.mag,
+                t,
+                rows * BINS,
+                BINS,
+                &w.conv[0].0,
+                128,
+                &mut s.h1,
+                (t + 1) * 128,
+                rows * 128,
+            );
+        }
+        bias_relu(&mut s.h1, &w.conv[0].1, |i| {
+            i % rows != 0 && i % rows != rows - 1
+        });
+        // conv2: 128 -> 64, stride 2: 2 steps.
+        s.h2.clear();
+        s.h2.resize(n * 4 * 64, 0.0);
+        for t in 0..2 {
+            conv_taps(
+                n,
+                &s.h1,
+                2 * t,
+                rows * 128,
+                128,
+                &w.conv[1].0,
+                64,
+                &mut s.h2,
+                (t + 1) * 64,
+                4 * 64,
+            );
+        }
+        bias_relu(&mut s.h2, &w.conv[1].1, |i| i % 4 == 1 || i % 4 == 2);
+        // conv3: 64 -> 64, stride 2: 1 step.
+        s.h3.clear();
+        s.h3.resize(n * 64, 0.0);
+        conv_taps(n, &s.h2, 0, 4 * 64, 64, &w.conv[2].0, 64, &mut s.h3, 0, 64);
+        bias_relu(&mut s.h3, &w.conv[2].1, |_| true);
+        // conv4: 64 -> 128 over 1 step: only the middle tap meets data.
+        s.h4.clear();
+        s.h4.resize(n * 128, 0.0);
+        // SAFETY: A is n x 64 (row stride 64) in h3; B[c][o] = w[o][c][1] lies in the 128 x 64
+        // x 3 weights; C is n x 128 in h4. Every index stays inside its slice.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                64,
+                128,
+                1.0,
+                s.h3.as_ptr(),
+                64,
+                1,
+                w.conv[3].0.as_ptr().add(1),
+                3,
+                64 * 3,
+                0.0,
+                s.h4.as_mut_ptr(),
+                128,
+                1,
+            );
+        }
+        bias_relu(&mut s.h4, &w.conv[3].1, |_| true);
+        // The LSTM's input part for every frame at once, then the recurrence frame by frame.
+        s.gates.clear();
+        s.gates.resize(n * 4 * HIDDEN, 0.0);
+        // SAFETY: A is n x 128 in h4; B[c][j] = lstm_w[j][c] in the 512 x 128 weights; C is
+        // n x 512 in gates.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                HIDDEN,
+                4 * HIDDEN,
+                1.0,
+                s.h4.as_ptr(),
+                HIDDEN as isize,
+                1,
+                w.lstm_w.as_ptr(),
+                1,
+                HIDDEN as isize,
+                0.0,
+                s.gates.as_mut_ptr(),
+                4 * HIDDEN as isize,
+                1,
+            );
+        }
+        for g in s.gates.chunks_exact_mut(4 * HIDDEN) {
+            recur(g, h, &w.lstm_r_t);
+            for (gj, &bj) in g.iter_mut().zip(&w.lstm_b) {
+                *gj += bj;
+            }
+            let (i, rest) = g.split_at(HIDDEN);
+            let (o, rest) = rest.split_at(HIDDEN);
+            let (f, cand) = rest.split_at(HIDDEN);
+            let mut logit = w.out_b;
+            for k in 0..HIDDEN {
+                c[k] = sigmoid(f[k]) * c[k] + sigmoid(i[k]) * tanh(cand[k]);
+                h[k] = sigmoid(o[k]) * tanh(c[k]);
+                logit += w.out_w[k] * h[k].max(0.0);
+            }
+            probs.push(sigmoid(logit));
+        }
         Ok(())
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// tanh through one `exp` (glibc's `tanhf` took as long as the VAD's matrix products); exact to
+/// about 1e-7, saturating cleanly at both ends.
+fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
+}
+
+/// The LSTM's recurrent part for one frame: `g += R h`, with R stored transposed so that the
+/// inner loop runs over 512 independent sums (vectorized; with FMA where the CPU has it).
+fn recur(g: &mut [f32], h: &[f32], r_t: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { recur_avx2(g, h, r_t) };
+    }
+    recur_plain(g, h, r_t)
+}
+
+fn recur_plain(g: &mut [f32], h: &[f32], r_t: &[f32]) {
+    for (&hk, r) in h.iter().zip(r_t.chunks_exact(g.len())) {
+        for (gj, &rj) in g.iter_mut().zip(r) {
+            *gj += hk * rj;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn recur_avx2(g: &mut [f32], h: &[f32], r_t: &[f32]) {
+    for (&hk, r) in h.iter().zip(r_t.chunks_exact(g.len())) {
+        for (gj, &rj) in g.iter_mut().zip(r) {
+            *gj = hk.mul_add(rj, *gj);
+        }
+    }
+}
+
+/// One output step of a kernel-3 convolution for every frame: the three taps are three matrix
+/// products over the frames, summed into C. `input` holds each frame's padded rows of `cin`
+/// channels (frame stride `frame_in`), the taps reading rows `first`, `first + 1`, `first + 2`;
+/// `weights` are `[cout][cin][3]`; C is row `out_at` of each frame in `out` (frame stride
+/// `frame_out`).
+#[allow(clippy::too_many_arguments)]
+fn conv_taps(
+    n: usize,
+    input: &[f32],
+    first: usize,
+    frame_in: usize,
+    cin: usize,
+    weights: &[f32],
+    cout: usize,
+    out: &mut [f32],
+    out_at: usize,
+    frame_out: usize,
+) {
+    assert!(n == 0 || (n - 1) * frame_in + (first + 3) * cin <= input.len());
+    assert!(n == 0 || (n - 1) * frame_out + out_at + cout <= out.len());
+    assert_eq!(weights.len(), cout * cin * 3);
+    for k in 0..3 {
+        // SAFETY: the asserts above bound every row that A and C address; B[c][o] =
+        // weights[o * cin * 3 + c * 3 + k] stays inside the weights.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                cin,
+                cout,
+                1.0,
+                input.as_ptr().add((first + k) * cin),
+                frame_in as isize,
+                1,
+                weights.as_ptr().add(k),
+                3,
+                (cin * 3) as isize,
+                if k == 0 { 0.0 } else { 1.0 },
+                out.as_mut_ptr().add(out_at),
+                frame_out as isize,
+                1,
+            );
+        }
+    }
+}
+
+/// Adds the bias and applies ReLU to each row of `x` whose index `keep` accepts (the padding
+/// rows stay zero).
+fn bias_relu(x: &mut [f32], bias: &[f32], keep: impl Fn(usize) -> bool) {
+    for (i, row) in x.chunks_exact_mut(bias.len()).enumerate() {
+        if keep(i) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v = (*v + b).max(0.0);
+            }
+        }
+    }
+}
+
+impl Weights {
+    fn from_onnx(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let mut t = onnx_weights::float_initializers(bytes)?;
+        let mut take = |name: &str, dims: &[usize]| {
+            let x = t.remove(name).ok_or_else(|| format!("no tensor {name}"))?;
+            if x.dims != dims {
+                return Err(format!("{name} has shape {:?}, not {dims:?}", x.dims));
+            }
+            Ok::<_, String>(x.data)
+        };
+        let basis = take("stft.forward_basis_buffer", &[2 * BINS, 1, N_FFT])?;
+        let mut conv = Vec::new();
+        for (i, (cout, cin)) in [(128, BINS), (64, 128), (64, 64), (128, 64)]
+            .into_iter()
+            .enumerate()
+        {
+            conv.push((
+                take(&format!("encoder.{i}.weight"), &[cout, cin, 3])?,
+                take(&format!("encoder.{i}.bias"), &[cout])?,
+            ));
+        }
+        let out_w = take("output.weight", &[1, HIDDEN, 1])?;
+        let out_b = take("output.bias", &[1])?[0];
+        let lstm = onnx_weights::nodes(bytes)?
+            .into_iter()
+            .find(|n| n.op_type == "LSTM")
+            .ok_or("no LSTM node")?;
+        let input = |i: usize| lstm.inputs.get(i).cloned().ok_or("LSTM inputs");
+        let lstm_w = take(&input(1)?, &[1, 4 * HIDDEN, HIDDEN])?;
+        let r = take(&input(2)?, &[1, 4 * HIDDEN, HIDDEN])?;
+        let b = take(&input(3)?, &[1, 8 * HIDDEN])?;
+        // The basis must be a Hann window times the DFT's cosines and sines, which the FFT
+        // computes: its first row is the window.
+        let window = basis[..N_FFT].to_vec();
+        for k in [1, 7, 64, 128] {
+            for n in 0..N_FFT {
+                let a = 2.0 * std::f64::consts::PI * (k * n) as f64 / N_FFT as f64;
+                let cos = window[n] as f64 * a.cos();
+                let sin = window[n] as f64 * a.sin();
+                let (bc, bs) = (
+                    basis[k * N_FFT + n] as f64,
+                    basis[(BINS + k) * N_FFT + n] as f64,
+                );
+                if (bc - cos).abs() > 1e-5 || (bs.abs() - sin.abs()).abs() > 1e-5 {
+                    return Err(format!(
+                        "the STFT basis is not a windowed DFT (frequency {k})"
+                    ));
+                }
+            }
+        }
+        let mut lstm_r_t = vec![0.0; r.len()];
+        for j in 0..4 * HIDDEN {
+            for k in 0..HIDDEN {
+                lstm_r_t[k * 4 * HIDDEN + j] = r[j * HIDDEN + k];
+            }
+        }
+        let lstm_b = (0..4 * HIDDEN).map(|j| b[j] + b[4 * HIDDEN + j]).collect();
+        Ok(Weights {
+            window,
+            conv: conv.try_into().map_err(|_| "four convolutions")?,
+            lstm_w,
+            lstm_r_t,
+            lstm_b,
+            out_w,
+            out_b,
+        })
     }
 }
 
@@ -296,6 +611,39 @@ pub fn speech_spans(probs: &[f32], audio_len: usize, c: &VadConfig) -> Vec<Speec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recurrence_is_the_same_with_and_without_fma() {
+        let r_t: Vec<f32> = (0..HIDDEN * 4 * HIDDEN)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 400.0)
+            .collect();
+        let h: Vec<f32> = (0..HIDDEN)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 14.0)
+            .collect();
+        let (mut a, mut b) = (vec![0.25f32; 4 * HIDDEN], vec![0.25f32; 4 * HIDDEN]);
+        recur(&mut a, &h, &r_t);
+        recur_plain(&mut b, &h, &r_t);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-4, "{worst}");
+        assert!(
+            b.iter().any(|&v| (v - 0.25).abs() > 0.1),
+            "the weights moved nothing"
+        );
+    }
+
+    #[test]
+    fn tanh_matches_the_library() {
+        for i in -2000..=2000 {
+            let x = i as f32 / 100.0;
+            assert!((tanh(x) - x.tanh()).abs() < 1e-6, "{x}");
+        }
+        assert_eq!(tanh(1e30), 1.0);
+        assert_eq!(tanh(-1e30), -1.0);
+    }
 
     fn frames(pattern: &[(f32, usize)]) -> Vec<f32> {
         pattern

@@ -65,7 +65,7 @@ fn frame_by_frame(env: &ort::environment::Environment, models: &Path, audio: &[f
 fn stream_matches_silero_frame_by_frame_and_finds_the_speech() {
     let models = registry::models_dir();
     let env = vid2text_models::onnx_environment(&registry::onnxruntime(&models).unwrap()).unwrap();
-    let mut vad = SileroVad::load(&registry::silero_vad(&models).unwrap(), &env).unwrap();
+    let mut vad = SileroVad::load(&registry::silero_vad(&models).unwrap()).unwrap();
     // Over 65 s (two model calls and a part): JFK and the LibriVox clips, twice.
     let mut wavs: Vec<PathBuf> = std::fs::read_dir(speech("librivox-pocketsphinx"))
         .unwrap()

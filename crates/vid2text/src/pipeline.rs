@@ -151,7 +151,7 @@ impl Stages {
             None => None,
         };
         let decode = Arc::new(s.decode.clone());
-        let vad = s.models.vad.as_deref().zip(onnx.as_ref());
+        let vad = s.models.vad.as_deref();
         let decoders = (0..s.decode_workers)
             .map(|_| Decoder::build(Arc::clone(&decode), vad))
             .collect::<Result<Vec<_>>>()?;

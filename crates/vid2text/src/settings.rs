@@ -67,7 +67,7 @@ pub struct ModelPaths {
     pub vad: Option<PathBuf>,
     /// PP-OCRv4 detection and recognition; None with `--no-ocr`.
     pub ocr: Option<(PathBuf, PathBuf)>,
-    /// Needed when VAD or OCR is on.
+    /// ONNX Runtime, for OCR (the VAD runs in our code).
     pub onnxruntime: Option<PathBuf>,
 }
 
@@ -94,7 +94,7 @@ impl ModelPaths {
             true => None,
             false => Some(registry::ocr_models(&dir)?),
         };
-        let onnxruntime = match vad.is_some() || ocr.is_some() {
+        let onnxruntime = match ocr.is_some() {
             true => Some(registry::onnxruntime(&dir)?),
             false => None,
         };

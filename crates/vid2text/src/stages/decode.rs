@@ -94,12 +94,9 @@ struct FirstPass {
 
 impl Decoder {
     /// A worker; loads its VAD session (`vad_model` with VAD on).
-    pub fn build(
-        config: Arc<Config>,
-        vad_model: Option<(&Path, &vid2text_models::OnnxEnvironment)>,
-    ) -> anyhow::Result<Self> {
+    pub fn build(config: Arc<Config>, vad_model: Option<&Path>) -> anyhow::Result<Self> {
         let vad = match (&config.vad, vad_model) {
-            (Some(_), Some((model, env))) => Some(SileroVad::load(model, env)?),
+            (Some(_), Some(model)) => Some(SileroVad::load(model)?),
             _ => None,
         };
         Ok(Decoder { config, vad })

@@ -286,3 +286,39 @@ fn a_sentence_skipped_in_a_pack_is_decoded_again() {
     );
     assert!(text.contains("欢迎大家"), "{text}");
 }
+
+/// One stretch of Mandarin speech (10 s, no pause for VAD to mark) packed with the other
+/// Mandarin recordings: Whisper base writes its first two sentences and goes on to the next
+/// input, leaving its last 3.5 s without a segment. The input must be decoded again on its own,
+/// its last sentence kept (…白日梦想家).
+#[test]
+fn a_tail_skipped_in_a_pack_is_decoded_again() {
+    let dir = data("speech/zh");
+    let mut inputs: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wav" || e == "flac"))
+        .map(|p| p.display().to_string())
+        .collect();
+    inputs.sort();
+    let soulx = dir.join("soulx-female_mandarin.wav").display().to_string();
+    assert!(inputs.contains(&soulx), "{inputs:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let r = run(&args, &out, &["--asr-model", "base"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let docs = by_source(&out);
+    assert_eq!(docs.len(), inputs.len());
+    let packed = docs
+        .values()
+        .filter(|d| d["stats"]["asr_packed_windows"].as_u64().unwrap_or(0) > 0)
+        .count();
+    assert!(packed >= 4, "only {packed} inputs were packed");
+    let text = speech_text(&docs[&soulx]);
+    assert!(text.contains("梦想"), "the last sentence is lost: {text}");
+    let last_end = docs[&soulx]["speech"].as_array().unwrap().last().unwrap()["end"]
+        .as_f64()
+        .unwrap();
+    assert!(last_end > 8.5, "speech ends at {last_end} s of 10.04 s");
+}

@@ -306,10 +306,12 @@ fn kept_pauses_stay_in_the_window() {
                 .find(|s| s.2.to_lowercase().contains(word))
                 .map(|s| s.0)
         };
-        // Said from about 0.3 s and 15.3 s of the file, whichever way the pause went.
+        // Said from about 0.3 s and 15.3 s of the file, whichever way the pause went. JFK's
+        // first segment runs across his pause at 2-3 s, which VAD cuts: it keeps the time of
+        // its first words.
         let (first, second) = (at("fellow american"), at("dashwood"));
         assert!(
-            first.is_some_and(|t| t < 3.5) && second.is_some_and(|t| (14.0..16.5).contains(&t)),
+            first.is_some_and(|t| t < 1.0) && second.is_some_and(|t| (14.0..16.5).contains(&t)),
             "{speech:?}"
         );
     }

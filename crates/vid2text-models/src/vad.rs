@@ -198,50 +198,37 @@ impl SileroVad {
         // conv4: 64 -> 128 over 1 step: only the middle tap meets data.
         s.h4.clear();
         s.h4.resize(n * 128, 0.0);
-        // SAFETY: A is n x 64 (row stride 64) in h3; B[c][o] = w[o][c][1] lies in the 128 x 64
-        // x 3 weights; C is n x 128 in h4. Every index stays inside its slice.
-        unsafe {
-            matrixmultiply::sgemm(
-                n,
-                64,
-                128,
-                1.0,
-                s.h3.as_ptr(),
-                64,
-                1,
-                w.conv[3].0.as_ptr().add(1),
-                3,
-                64 * 3,
-                0.0,
-                s.h4.as_mut_ptr(),
-                128,
-                1,
-            );
-        }
+        matmul(
+            n,
+            64,
+            128,
+            &s.h3,
+            64,
+            &w.conv[3].0[1..],
+            3,
+            64 * 3,
+            &mut s.h4,
+            128,
+            false,
+        );
         bias_relu(&mut s.h4, &w.conv[3].1, |_| true);
         // The LSTM's input part for every frame at once, then the recurrence frame by frame.
         s.gates.clear();
         s.gates.resize(n * 4 * HIDDEN, 0.0);
-        // SAFETY: A is n x 128 in h4; B[c][j] = lstm_w[j][c] in the 512 x 128 weights; C is
-        // n x 512 in gates.
-        unsafe {
-            matrixmultiply::sgemm(
-                n,
-                HIDDEN,
-                4 * HIDDEN,
-                1.0,
-                s.h4.as_ptr(),
-                HIDDEN as isize,
-                1,
-                w.lstm_w.as_ptr(),
-                1,
-                HIDDEN as isize,
-                0.0,
-                s.gates.as_mut_ptr(),
-                4 * HIDDEN as isize,
-                1,
-            );
-        }
+        // B[c][j] = lstm_w[j][c].
+        matmul(
+            n,
+            HIDDEN,
+            4 * HIDDEN,
+            &s.h4,
+            HIDDEN,
+            &w.lstm_w,
+            1,
+            HIDDEN,
+            &mut s.gates,
+            4 * HIDDEN,
+            false,
+        );
         for g in s.gates.chunks_exact_mut(4 * HIDDEN) {
             recur(g, h, &w.lstm_r_t);
             for (gj, &bj) in g.iter_mut().zip(&w.lstm_b) {
@@ -319,30 +306,66 @@ fn conv_taps(
     out_at: usize,
     frame_out: usize,
 ) {
-    assert!(n == 0 || (n - 1) * frame_in + (first + 3) * cin <= input.len());
-    assert!(n == 0 || (n - 1) * frame_out + out_at + cout <= out.len());
     assert_eq!(weights.len(), cout * cin * 3);
     for k in 0..3 {
-        // SAFETY: the asserts above bound every row that A and C address; B[c][o] =
-        // weights[o * cin * 3 + c * 3 + k] stays inside the weights.
-        unsafe {
-            matrixmultiply::sgemm(
-                n,
-                cin,
-                cout,
-                1.0,
-                input.as_ptr().add((first + k) * cin),
-                frame_in as isize,
-                1,
-                weights.as_ptr().add(k),
-                3,
-                (cin * 3) as isize,
-                if k == 0 { 0.0 } else { 1.0 },
-                out.as_mut_ptr().add(out_at),
-                frame_out as isize,
-                1,
-            );
-        }
+        // B[c][o] = weights[o][c][k].
+        matmul(
+            n,
+            cin,
+            cout,
+            &input[(first + k) * cin..],
+            frame_in,
+            &weights[k..],
+            3,
+            cin * 3,
+            &mut out[out_at..],
+            frame_out,
+            k > 0,
+        );
+    }
+}
+
+/// C = A B, or C += A B when `accumulate`: A is `m` x `k`, rows of `a` `rsa` apart; B is `k` x
+/// `n`, element (i, j) at `b[i * rsb + j * csb]`; C is `m` x `n`, rows of `c` `rsc` apart.
+/// Checks that every element lies inside its slice, then runs `matrixmultiply`'s sgemm.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f32],
+    rsc: usize,
+    accumulate: bool,
+) {
+    if m == 0 || k == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * rsa + k <= a.len(), "A out of bounds");
+    assert!((k - 1) * rsb + (n - 1) * csb < b.len(), "B out of bounds");
+    assert!((m - 1) * rsc + n <= c.len(), "C out of bounds");
+    // SAFETY: the asserts bound every element that A, B and C address.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            1,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            c.as_mut_ptr(),
+            rsc as isize,
+            1,
+        );
     }
 }
 

@@ -215,31 +215,33 @@ impl WindowMap {
     /// pieces, while an end (or start) that only runs on into a neighbour does not stretch it over
     /// the silence that was cut out. A segment inside one piece maps point by point.
     pub fn original_span(&self, start: f64, end: f64) -> (f64, f64) {
+        let point_by_point = || {
+            let s = self.original_time(start, false);
+            (s, self.original_time(end.max(start), true).max(s))
+        };
+        if self.pieces.len() < 2 {
+            return point_by_point();
+        }
         let (a, b) = (
             (start.max(0.0) * SR) as usize,
             (end.max(start).max(0.0) * SR) as usize,
         );
         let overlap = |p: &Piece| (b.min(p.at + p.len)).saturating_sub(a.max(p.at));
         let run_on = (RUN_ON_S * SR) as usize;
-        let held: Vec<&Piece> = self.pieces.iter().filter(|p| overlap(p) > run_on).collect();
-        // Short segments (or none over the run-on) keep the piece holding most of them.
-        let main = self
-            .pieces
-            .iter()
-            .filter(|p| overlap(p) > 0)
-            .max_by_key(|p| overlap(p));
-        let (first, last) = match (held.first(), held.last(), main) {
-            (Some(f), Some(l), _) => (*f, *l),
-            (_, _, Some(m)) => (m, m),
-            _ => {
-                let s = self.original_time(start, false);
-                return (s, self.original_time(end.max(start), true).max(s));
-            }
+        let mut held = self.pieces.iter().filter(|p| overlap(p) > run_on);
+        let (first, last) = match held.next() {
+            Some(f) => (f, held.next_back().unwrap_or(f)),
+            // Short segments (or none over the run-on) keep the piece holding most of them.
+            None => match self
+                .pieces
+                .iter()
+                .filter(|p| overlap(p) > 0)
+                .max_by_key(|p| overlap(p))
+            {
+                Some(m) => (m, m),
+                None => return point_by_point(),
+            },
         };
-        if self.pieces.len() == 1 {
-            let s = self.original_time(start, false);
-            return (s, self.original_time(end.max(start), true).max(s));
-        }
         let a = a.clamp(first.at, first.at + first.len);
         let b = b.clamp(last.at, last.at + last.len);
         let s = (first.orig + a - first.at) as f64 / SR;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
 
 use super::config::{EngineConfig, EngineDevice, SearchConfig};
-use super::transcription::{Generated, Request, Window, TIME_PRECISION};
+use super::transcription::{Encoded, Generated, Request, Window, TIME_PRECISION};
 use crate::mel::{MelExtractor, N_FRAMES};
 use crate::tokenizer::Vocab;
 use crate::{Error, Result};
@@ -144,16 +144,54 @@ impl WhisperModel {
     }
 
     /// Detects the spoken language from several windows: the language with the highest mean
-    /// probability over them.
-    pub(crate) fn detect_language(&self, windows: &[Window]) -> Result<(String, f64)> {
+    /// probability over them. On the CPU it also returns the windows' encoder outputs, which
+    /// their first decoding pass reuses (faster-whisper does the same for its first window);
+    /// on CUDA the encoder is cheap and the outputs stay on the device (none returned).
+    pub(crate) fn detect_language(
+        &self,
+        windows: &[Window],
+    ) -> Result<(String, f64, Vec<Encoded>)> {
         let n_mels = self.mel.n_mels();
+        let began = Instant::now();
         let mut feats = Vec::with_capacity(windows.len() * n_mels * N_FRAMES);
         for w in windows {
             feats.extend(self.mel.window_features(&w.audio));
         }
-        let view = StorageView::new(&[windows.len(), n_mels, N_FRAMES], &mut feats, Device::CPU)
+        add_since(&self.times.mel, began);
+        let mut kept = Vec::new();
+        let results = if self.cpu {
+            let began = Instant::now();
+            let per_window = n_mels * N_FRAMES;
+            let mut host = Vec::new();
+            for one in feats.chunks_mut(per_window) {
+                let view = StorageView::new(&[1, n_mels, N_FRAMES], one, Device::CPU)
+                    .map_err(engine_err)?;
+                let out = self.engine.encode(&view, true).map_err(engine_err)?;
+                let floats = host_floats(&out)?;
+                host.extend_from_slice(floats);
+                kept.push(Encoded::new(floats.to_vec()));
+            }
+            add_since(&self.times.encoder, began);
+            self.times
+                .encoded
+                .fetch_add(windows.len() as u64, Ordering::Relaxed);
+            let width = host.len() / (windows.len() * ENCODED_FRAMES);
+            let view = StorageView::new(
+                &[windows.len(), ENCODED_FRAMES, width],
+                &mut host,
+                Device::CPU,
+            )
             .map_err(engine_err)?;
-        let results = self.engine.detect_language(&view).map_err(engine_err)?;
+            let began = Instant::now();
+            let results = self.engine.detect_language(&view).map_err(engine_err)?;
+            add_since(&self.times.decoder, began);
+            results
+        } else {
+            let view =
+                StorageView::new(&[windows.len(), n_mels, N_FRAMES], &mut feats, Device::CPU)
+                    .map_err(engine_err)?;
+            self.engine.detect_language(&view).map_err(engine_err)?
+        };
         let mut sums: std::collections::HashMap<String, f64> = Default::default();
         for per_window in &results {
             for r in per_window {
@@ -168,7 +206,7 @@ impl WhisperModel {
             .trim_start_matches("<|")
             .trim_end_matches("|>")
             .to_string();
-        Ok((code, sum / results.len() as f64))
+        Ok((code, sum / results.len() as f64, kept))
     }
 
     /// Log-mel features of the requests, on up to one thread per core: a large batch (CUDA's
@@ -182,7 +220,9 @@ impl WhisperModel {
         let size = items.len().div_ceil(threads).max(1);
         let one = |chunk: &mut [(K, Request)]| {
             for (_, r) in chunk {
-                r.features = self.mel.window_features(&r.audio);
+                if r.encoded.is_none() {
+                    r.features = self.mel.window_features(&r.audio);
+                }
                 r.audio = Vec::new();
             }
         };
@@ -213,8 +253,14 @@ impl WhisperModel {
         // decoder's many small steps gain from every window added to the batch.
         let mut host = Vec::new();
         let mut scratch = Vec::new();
+        let mut fresh = requests.len();
         let encoded = if self.cpu {
             for r in requests {
+                if let Some(e) = &r.encoded {
+                    host.extend_from_slice(e);
+                    fresh -= 1;
+                    continue;
+                }
                 scratch.clear();
                 scratch.extend_from_slice(&r.features);
                 let view = StorageView::new(&[1, n_mels, N_FRAMES], &mut scratch, Device::CPU)
@@ -230,6 +276,8 @@ impl WhisperModel {
             )
             .map_err(engine_err)?
         } else {
+            // Detection keeps no encoder outputs on CUDA (see `detect_language`).
+            debug_assert!(requests.iter().all(|r| r.encoded.is_none()));
             for r in requests {
                 scratch.extend_from_slice(&r.features);
             }
@@ -240,7 +288,7 @@ impl WhisperModel {
         add_since(&self.times.encoder, began);
         self.times
             .encoded
-            .fetch_add(requests.len() as u64, Ordering::Relaxed);
+            .fetch_add(fresh as u64, Ordering::Relaxed);
         let prompts: Vec<Vec<&str>> = requests
             .iter()
             .map(|r| r.prompt.iter().map(|&id| self.vocab.token(id)).collect())

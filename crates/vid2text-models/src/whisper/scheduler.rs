@@ -10,7 +10,8 @@
 //!
 //! **Packing.** Whisper's encoder always reads 30 s, so a 6 s clip pays for 30 s of encoder.
 //! Short windows of several inputs (at most [`PACK_MAX_PIECE_S`] each, their language known and
-//! the same, not started) are laid end to end in one window, [`PACK_GAP_S`] of silence between
+//! the same, not started, not already encoded by language detection) are laid end to end in one
+//! window, [`PACK_GAP_S`] of silence between
 //! them, and decoded as one: a pack. Its segments go back to the input whose audio they lie on,
 //! on that input's own time line. A segment that reaches into two inputs' audio, or lies in a
 //! gap, cannot be given back safely: those inputs are decoded again on their own, as is an input
@@ -101,6 +102,7 @@ impl WhisperModel {
         let results = self.generate(&requests, &batch.config);
         for (_, r) in &mut batch.items {
             r.features = Vec::new();
+            r.encoded = None;
         }
         BatchDone { batch, results }
     }
@@ -456,12 +458,18 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
             let Some(sample) = job.language_sample() else {
                 continue;
             };
-            let detected = self.model.detect_language(sample).and_then(|(lang, p)| {
-                let sot = vocab.sot_sequence(&lang).map_err(crate::Error::Config)?;
-                Ok((sot, lang, p))
-            });
+            let detected = self
+                .model
+                .detect_language(sample)
+                .and_then(|(lang, p, kept)| {
+                    let sot = vocab.sot_sequence(&lang).map_err(crate::Error::Config)?;
+                    Ok((sot, lang, p, kept))
+                });
             match detected {
-                Ok((sot, lang, p)) => job.set_language(sot, lang, Some(p)),
+                Ok((sot, lang, p, kept)) => {
+                    job.set_language(sot, lang, Some(p));
+                    job.keep_encoded(kept);
+                }
                 Err(e) => job.fail(crate::report(&e)),
             }
         }

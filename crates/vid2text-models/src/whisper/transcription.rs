@@ -32,6 +32,9 @@ const MIN_REST_FRAMES: usize = 10;
 /// Seconds before Whisper's last timestamp at which a speech start still counts as not
 /// decoded (see `Transcription::advance`).
 const RESEEK_OVERLAP: f64 = 0.1;
+/// Seconds of speech after Whisper's last timestamp beyond which a window that Whisper ended
+/// early is decoded again from that timestamp (see `reseek`).
+const UNHEARD_REST_S: f64 = 2.0;
 
 /// What Whisper made of one input.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,7 +62,13 @@ pub(crate) struct Window {
     speech_starts: Vec<f64>,
     /// The samples; emptied once the window is decoded.
     pub(crate) audio: Vec<f32>,
+    /// The encoder's output for the window from its start, kept from language detection (on
+    /// the CPU): the first pass over the window decodes from it instead of encoding again.
+    encoded: Option<Encoded>,
 }
+
+/// An encoder output held on the host: `[1500, width]` floats.
+pub(crate) type Encoded = std::sync::Arc<Vec<f32>>;
 
 /// One generate call's worth of work for one window.
 #[derive(Debug, Clone)]
@@ -71,6 +80,9 @@ pub struct Request {
     pub(crate) audio: Vec<f32>,
     /// Their log-mel features, computed by the engine when the batch runs.
     pub(crate) features: Vec<f32>,
+    /// Their encoder output when it is already known (then neither features nor audio are
+    /// needed).
+    pub(crate) encoded: Option<Encoded>,
     pub(crate) prompt: Vec<u32>,
     pub(crate) temperature: f32,
     /// Generation limit in tokens (see [`max_length_for`]).
@@ -157,6 +169,12 @@ impl Transcription {
             transcript: Transcript::default(),
         };
         match (&config.language, vocab.is_multilingual()) {
+            (Some(lang), false) if lang != "en" => {
+                return Err(format!(
+                    "language {lang}: the model is English-only; give a multilingual one \
+                     (--asr-model base)"
+                ))
+            }
             (_, false) => t.set_language(vocab.sot_sequence("en")?, "en".into(), None),
             (Some(lang), true) => t.set_language(vocab.sot_sequence(lang)?, lang.clone(), None),
             (None, true) => {}
@@ -168,6 +186,14 @@ impl Transcription {
         self.sot_sequence = sot;
         self.transcript.language = Some(language);
         self.transcript.language_probability = p;
+    }
+
+    /// Keeps the encoder outputs that language detection computed for the first windows, in
+    /// order, so that their first pass is not encoded again.
+    pub(crate) fn keep_encoded(&mut self, encoded: Vec<Encoded>) {
+        for (w, e) in self.windows.iter_mut().zip(encoded) {
+            w.encoded = Some(e);
+        }
     }
 
     /// The windows to detect the language from, once enough have come (the first
@@ -205,6 +231,7 @@ impl Transcription {
             map: WindowMap::new(ranges),
             audio,
             speech_starts,
+            encoded: None,
         });
     }
 
@@ -315,6 +342,8 @@ impl Transcription {
                     && !c.alone
                     && c.seek == 0
                     && c.attempts.is_empty()
+                    // Its encoder pass is already paid for: decoding it alone costs less.
+                    && self.windows[i].encoded.is_none()
                     && self.windows[i].audio.len() <= max_samples
             })
             .collect()
@@ -349,6 +378,7 @@ impl Transcription {
         c.in_flight = false;
         c.done = true;
         self.windows[i].audio = Vec::new();
+        self.windows[i].encoded = None;
     }
 
     /// Window `i` comes back from a pack undecoded: it is decoded on its own.
@@ -363,10 +393,20 @@ impl Transcription {
         self.cursors[req.window].in_flight = false;
     }
 
-    /// Copies the samples of a request chosen for a batch out of its window.
+    /// Copies the samples of a request chosen for a batch out of its window, or hands it the
+    /// encoder output kept for them.
     pub(crate) fn fill_audio(&self, req: &mut Request) {
-        let audio = &self.windows[req.window].audio;
+        let w = &self.windows[req.window];
+        let audio = &w.audio;
         let (a, b) = req.samples;
+        if let Some(e) = w
+            .encoded
+            .as_ref()
+            .filter(|_| a == 0 && b == audio.len().min(N_SAMPLES))
+        {
+            req.encoded = Some(e.clone());
+            return;
+        }
         req.audio = audio[a.min(audio.len())..b.min(audio.len())].to_vec();
     }
 
@@ -396,6 +436,7 @@ impl Transcription {
             samples: (start, end),
             audio: Vec::new(),
             features: Vec::new(),
+            encoded: None,
             prompt,
             temperature,
             max_length: max_length_for(end - start),
@@ -527,6 +568,9 @@ impl Transcription {
         if seek + MIN_REST_FRAMES >= content {
             c.done = true;
             self.windows[window].audio = Vec::new(); // free the samples
+            self.windows[window].encoded = None;
+        } else if seek > 0 {
+            self.windows[window].encoded = None; // the rest is encoded on its own
         }
     }
 }
@@ -597,12 +641,20 @@ fn parse_timestamps<'t>(
 }
 
 /// Whisper may end a window early, predicting no more speech (a single timestamp at the end, or
-/// no timestamps): the rest of the window is then skipped. When voice activity detection found
-/// speech starting in that rest, decode again from there. A start up to RESEEK_OVERLAP before
-/// the last timestamp counts as skipped too: where pauses are cut out, the next speaker starts
-/// right at the cut, and Whisper's last timestamp often lands a little past it without a word of
-/// what follows (re-reading 0.1 s costs at most part of a word; missing the start loses the
-/// whole utterance). Returns the seek position (mel frames).
+/// no timestamps): the rest of the window is then skipped. With voice activity detection the
+/// whole window is speech, so the rest is decoded again:
+///
+/// - from Whisper's last timestamp, when more than [`UNHEARD_REST_S`] of speech follows it
+///   before the next speech start (or the window's end): Whisper stopped inside speech, as it
+///   does where one speaker's last words run into the next speaker's after a cut pause;
+/// - else from the next speech start in the rest. A start up to RESEEK_OVERLAP before the last
+///   timestamp counts as skipped too: where pauses are cut out, the next speaker starts right at
+///   the cut, and Whisper's last timestamp often lands a little past it without a word of what
+///   follows (re-reading 0.1 s costs at most part of a word; missing the start loses the whole
+///   utterance).
+///
+/// Without VAD (fixed windows, silence and music included) the rest stays skipped, as in
+/// Whisper. Returns the seek position (mel frames).
 fn reseek(vocab: &Vocab, w: &Window, tokens: &[u32], time_offset: f64, seek: usize) -> usize {
     let decoded_until = time_offset
         + tokens
@@ -613,12 +665,18 @@ fn reseek(vocab: &Vocab, w: &Window, tokens: &[u32], time_offset: f64, seek: usi
                 (t - vocab.timestamp_begin) as f64 * TIME_PRECISION
             });
     let seek_t = seek as f64 * HOP as f64 / SR;
-    match w
+    let next_start = w
         .speech_starts
         .iter()
         .find(|&&s| s > (decoded_until - RESEEK_OVERLAP).max(time_offset) && s < seek_t)
-    {
-        Some(&s) => (s * SR) as usize / HOP,
+        .copied();
+    let end = w.audio.len() as f64 / SR;
+    let unheard = next_start.unwrap_or(end).min(seek_t) - decoded_until;
+    if !w.speech_starts.is_empty() && decoded_until > time_offset && unheard > UNHEARD_REST_S {
+        return (decoded_until * SR) as usize / HOP;
+    }
+    match next_start {
+        Some(s) => (s * SR) as usize / HOP,
         None => seek,
     }
 }
@@ -664,8 +722,9 @@ mod tests {
         }
     }
 
-    /// Two segments with timestamps map back through the window's cut pause; a result that
-    /// ends early with VAD speech after it is decoded again from that speech.
+    /// Segments with timestamps map back through the window's cut pause. A result that ends
+    /// early is decoded again: from the next speech start when little speech is skipped before
+    /// it, else from the last timestamp (Whisper stopped inside speech).
     #[test]
     fn segments_and_reseek() {
         let v = vocab();
@@ -680,9 +739,9 @@ mod tests {
         let reqs = t.next_requests(&v, 8, &[]);
         assert_eq!(reqs.len(), 1);
         assert_eq!(reqs[0].samples, (0, 20 * 16_000));
-        // "Hello world" 0-4 s and no timestamp pair: Whisper predicts no more speech in the
-        // window, but VAD has speech at 10 s.
-        let tokens = vec![ts(&v, 0.0), 0, 1, ts(&v, 4.0)];
+        // "Hello world" 0-9 s and no timestamp pair: Whisper predicts no more speech in the
+        // window, but VAD has speech starting at 10 s, 1 s later.
+        let tokens = vec![ts(&v, 0.0), 0, 1, ts(&v, 9.0)];
         let req = reqs.into_iter().next().unwrap();
         t.accept(&v, req, result(tokens));
         assert!(!t.is_done());
@@ -692,7 +751,18 @@ mod tests {
             10 * 16_000,
             "decoded again from the speech start"
         );
+        // "again" 0-2 s, then nothing: 8 s of the piece's speech unheard.
         let tokens = vec![ts(&v, 0.0), 2, ts(&v, 2.0)];
+        t.accept(&v, reqs.into_iter().next().unwrap(), result(tokens));
+        assert!(!t.is_done());
+        let reqs = t.next_requests(&v, 8, &[]);
+        assert_eq!(
+            reqs[0].samples.0,
+            12 * 16_000,
+            "decoded again from the last timestamp"
+        );
+        // "world" 0-7 s: 1 s left, too little to decode again.
+        let tokens = vec![ts(&v, 0.0), 1, ts(&v, 7.0)];
         t.accept(&v, reqs.into_iter().next().unwrap(), result(tokens));
         assert!(t.is_done());
         let out = t.finish();
@@ -701,8 +771,74 @@ mod tests {
             .iter()
             .map(|s| (s.start, s.end, s.text.as_str()))
             .collect();
-        assert_eq!(segs, vec![(5.0, 9.0, "Hello world"), (40.0, 42.0, "again")]);
-        assert_eq!((out.windows, out.passes), (1, 2));
+        assert_eq!(
+            segs,
+            vec![
+                (5.0, 14.0, "Hello world"),
+                (40.0, 42.0, "again"),
+                (42.0, 49.0, "world")
+            ]
+        );
+        assert_eq!((out.windows, out.passes), (1, 3));
+    }
+
+    /// Encoder outputs kept from language detection feed the first pass of their windows (at
+    /// any temperature) and keep those windows out of packs; a later seek encodes afresh.
+    #[test]
+    fn detection_encodings_feed_first_passes() {
+        let v = vocab();
+        let config = SearchConfig {
+            pack_inputs: true,
+            ..SearchConfig::default()
+        };
+        let mut t = Transcription::new(&config, &v).unwrap();
+        t.push_window(&[(0, 16_000 * 20)], vec![0.0; 16_000 * 20], vec![0.0, 12.0]);
+        t.push_window(
+            &[(16_000 * 40, 16_000 * 45)],
+            vec![0.0; 16_000 * 5],
+            vec![0.0],
+        );
+        t.end_input();
+        let max = 16_000 * 20;
+        assert_eq!(t.pack_candidates(max), vec![0, 1]);
+        let kept = std::sync::Arc::new(vec![1.0f32; 8]);
+        t.keep_encoded(vec![kept.clone()]);
+        assert_eq!(
+            t.pack_candidates(max),
+            vec![1],
+            "an encoded window is decoded alone"
+        );
+        let mut reqs = t.next_requests(&v, 8, &[]);
+        assert_eq!(reqs.len(), 2);
+        for r in &mut reqs {
+            t.fill_audio(r);
+        }
+        assert!(reqs[0]
+            .encoded
+            .as_ref()
+            .is_some_and(|e| std::sync::Arc::ptr_eq(e, &kept)));
+        assert!(reqs[0].audio.is_empty());
+        assert!(reqs[1].encoded.is_none());
+        assert_eq!(reqs[1].audio.len(), 16_000 * 5);
+        // Window 0 ends early at 4 s with 8 s of speech before the next start: decoded again
+        // from 4 s, encoded afresh.
+        let first = reqs.remove(0);
+        t.accept(&v, first, result(vec![ts(&v, 0.0), 0, ts(&v, 4.0)]));
+        let mut again = t.next_requests(&v, 8, &[]);
+        assert_eq!(again[0].samples.0, 4 * 16_000);
+        t.fill_audio(&mut again[0]);
+        assert!(again[0].encoded.is_none());
+        assert_eq!(again[0].audio.len(), 16 * 16_000);
+    }
+
+    #[test]
+    fn an_english_only_model_refuses_another_language() {
+        let config = SearchConfig {
+            language: Some("zh".into()),
+            ..SearchConfig::default()
+        };
+        let err = Transcription::new(&config, &vocab()).err().unwrap();
+        assert!(err.contains("English-only"), "{err}");
     }
 
     /// A repetitive result falls back to the next temperature; when every temperature fails,

@@ -51,6 +51,31 @@ struct Serving<'m> {
 /// The writer is gone: the run is stopping.
 struct Gone;
 
+/// The search settings of one input: a manifest's `language` column (an ISO code such as `zh`
+/// or `en`; a region after `-` or `_` is ignored, `auto` or empty detects) names the spoken
+/// language of that input, before `--language`. A known language skips detection, and lets
+/// the input's short windows be packed with others of that language.
+fn input_search<'s>(
+    search: &'s SearchConfig,
+    meta: &serde_json::Map<String, serde_json::Value>,
+) -> std::borrow::Cow<'s, SearchConfig> {
+    let given = meta
+        .get("language")
+        .and_then(|v| v.as_str())
+        .map(|l| l.trim().to_ascii_lowercase())
+        .map(|l| l.split(['-', '_']).next().unwrap_or_default().to_string())
+        .filter(|l| !l.is_empty() && l != "auto");
+    match given {
+        Some(lang) if search.language.as_deref() != Some(lang.as_str()) => {
+            std::borrow::Cow::Owned(SearchConfig {
+                language: Some(lang),
+                ..search.clone()
+            })
+        }
+        _ => std::borrow::Cow::Borrowed(search),
+    }
+}
+
 impl Asr {
     /// Loads the model (with its replicas) once.
     pub fn build(
@@ -176,7 +201,10 @@ impl Serving<'_> {
                 key,
                 header,
                 visual,
-            } => match self.scheduler.push(key, self.search) {
+            } => match self
+                .scheduler
+                .push(key, &input_search(self.search, &header.input.meta))
+            {
                 Ok(()) => {
                     self.inputs.insert(key, InFlight { header, visual });
                 }

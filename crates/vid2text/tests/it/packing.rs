@@ -77,9 +77,10 @@ fn speech_text(d: &serde_json::Value) -> String {
         .join(" ")
 }
 
-/// English and Mandarin inputs packed together (each language with its own): no document holds
-/// words that only another input has (in its reference, and not in this input's reference or
-/// its own text decoded alone), and some inputs were packed.
+/// English and Mandarin inputs packed in one run (each language with its own; a manifest's
+/// `language` column names each input's, since windows whose language is detected are decoded
+/// alone): no document holds words that only another input has (in its reference, and not in
+/// this input's reference or its own text decoded alone), and some inputs were packed.
 #[test]
 fn no_word_of_one_input_lands_in_another() {
     // Also one input of two Mandarin utterances with a pause: in a pack, Whisper has been seen
@@ -105,7 +106,14 @@ fn no_word_of_one_input_lands_in_another() {
         .chain(mandarin())
         .chain([(two, both)])
         .collect();
-    let inputs: Vec<&str> = refs.iter().map(|(p, _)| p.as_str()).collect();
+    let lang = |text: &str| if text.chars().any(is_cjk) { "zh" } else { "en" };
+    let manifest = tmp.path().join("inputs.jsonl");
+    let lines: Vec<String> = refs
+        .iter()
+        .map(|(p, text)| serde_json::json!({"path": p, "language": lang(text)}).to_string())
+        .collect();
+    std::fs::write(&manifest, lines.join("\n")).unwrap();
+    let inputs = [manifest.to_str().unwrap()];
     let common = ["--asr-model", "base", "--replicas", "1"];
     let (packed, alone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let r = run(&inputs, packed.path(), &common);
@@ -138,8 +146,7 @@ fn no_word_of_one_input_lands_in_another() {
                 "{path} holds {foreign:?} of {other}: {text}"
             );
         }
-        let lang = if own.chars().any(is_cjk) { "zh" } else { "en" };
-        assert_eq!(docs[path]["language"], lang, "{path}");
+        assert_eq!(docs[path]["language"], lang(own), "{path}");
         // Nothing lost: about as much text as the input alone gives.
         let (n, m) = (marks(&text).len(), marks(&speech_text(&alone[path])).len());
         assert!(
@@ -219,6 +226,35 @@ fn packed_times_and_words_match_unpacked_in_any_order() {
     assert!(packed_any >= 4, "only {packed_any} inputs were packed");
 }
 
+/// Two recordings in one file, as the captions benchmark builds its audio: 0.5 s of silence,
+/// `a`, 0.8 s, `b`, 0.8 s (16 kHz mono AAC).
+fn two_utterances(dir: &std::path::Path, out: &str, a: &str, b: &str) -> String {
+    let path = dir.join(out).display().to_string();
+    let second_ms = ((0.5 + duration(a) + 0.8) * 1000.0) as u64;
+    let total = second_ms as f64 / 1000.0 + duration(b) + 0.8;
+    let filter = format!(
+        "[0:a]aresample=16000,aformat=channel_layouts=mono,adelay=500|500[x];\
+         [1:a]aresample=16000,aformat=channel_layouts=mono,adelay={second_ms}|{second_ms}[y];\
+         [x][y]amix=inputs=2:normalize=0,apad[a]"
+    );
+    ffmpeg(&[
+        "-i",
+        a,
+        "-i",
+        b,
+        "-filter_complex",
+        &filter,
+        "-map",
+        "[a]",
+        "-t",
+        &format!("{total:.2}"),
+        "-c:a",
+        "aac",
+        &path,
+    ]);
+    path
+}
+
 /// Two Mandarin inputs of two utterances each (0.5 s of silence, a clip, 0.8 s, a clip, as the
 /// captions benchmark builds them). Packed together, Whisper base writes the first input's first
 /// sentence and jumps to the second input: the first input must be decoded again on its own,
@@ -227,32 +263,7 @@ fn packed_times_and_words_match_unpacked_in_any_order() {
 fn a_sentence_skipped_in_a_pack_is_decoded_again() {
     let tmp = tempfile::tempdir().unwrap();
     let zh = |name: &str| data_str(&format!("speech/zh/{name}"));
-    let make = |out: &str, a: &str, b: &str| -> String {
-        let path = tmp.path().join(out).display().to_string();
-        let second_ms = ((0.5 + duration(a) + 0.8) * 1000.0) as u64;
-        let total = second_ms as f64 / 1000.0 + duration(b) + 0.8;
-        let filter = format!(
-            "[0:a]aresample=16000,aformat=channel_layouts=mono,adelay=500|500[x];\
-             [1:a]aresample=16000,aformat=channel_layouts=mono,adelay={second_ms}|{second_ms}[y];\
-             [x][y]amix=inputs=2:normalize=0,apad[a]"
-        );
-        ffmpeg(&[
-            "-i",
-            a,
-            "-i",
-            b,
-            "-filter_complex",
-            &filter,
-            "-map",
-            "[a]",
-            "-t",
-            &format!("{total:.2}"),
-            "-c:a",
-            "aac",
-            &path,
-        ]);
-        path
-    };
+    let make = |out: &str, a: &str, b: &str| two_utterances(tmp.path(), out, a, b);
     let first = make(
         "zh0.m4a",
         &zh("funasr-asr_example_zh.wav"),
@@ -265,11 +276,11 @@ fn a_sentence_skipped_in_a_pack_is_decoded_again() {
     );
     let out = tmp.path().join("out");
     // One replica: two windows left at the end are packed (with a replica each they would run
-    // side by side).
+    // side by side). The language given: windows whose language is detected are not packed.
     let r = run(
         &[&first, &second],
         &out,
-        &["--asr-model", "base", "--replicas", "1"],
+        &["--asr-model", "base", "--replicas", "1", "--language", "zh"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let docs = by_source(&out);
@@ -306,7 +317,7 @@ fn a_tail_skipped_in_a_pack_is_decoded_again() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let r = run(&args, &out, &["--asr-model", "base"]);
+    let r = run(&args, &out, &["--asr-model", "base", "--language", "zh"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let docs = by_source(&out);
     assert_eq!(docs.len(), inputs.len());
@@ -321,4 +332,42 @@ fn a_tail_skipped_in_a_pack_is_decoded_again() {
         .as_f64()
         .unwrap();
     assert!(last_end > 8.5, "speech ends at {last_end} s of 10.04 s");
+}
+
+/// Language detection encodes an input's first windows; their first pass decodes from that
+/// encoding instead of encoding again, and they are not packed. Here 28 s of one speaker, then
+/// another's 11 s (the captions benchmark's zh-2): the second window holds the last second of
+/// the first speaker and all of the second's, and Whisper base writes the first speaker's last
+/// words and stops. The rest of that window is speech, so it is decoded again from Whisper's
+/// last timestamp (…白日梦想家 kept).
+#[test]
+fn detected_windows_reuse_their_encoding_and_speech_after_an_early_end_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = two_utterances(
+        tmp.path(),
+        "mabaoguo-soulx.m4a",
+        &data_str("speech/zh/higgs-mabaoguo.wav"),
+        &data_str("speech/zh/soulx-female_mandarin.wav"),
+    );
+    let out = tmp.path().join("out");
+    let r = run(&[&input], &out, &["--asr-model", "base", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let docs = by_source(&out);
+    let d = &docs[&input];
+    assert_eq!(d["language"], "zh");
+    let text = speech_text(d);
+    assert!(
+        ["梦想", "夢想"].iter().any(|w| text.contains(w)),
+        "the second speaker is lost: {text}"
+    );
+    let stats = &d["stats"];
+    assert_eq!(stats["asr_windows"], 2, "{stats}");
+    assert!(stats["asr_packed_windows"].is_null(), "{stats}");
+    // Every pass encodes once, detection included: the first pass of each detected window
+    // reuses detection's encoding.
+    assert_eq!(
+        summary["stages"]["windows_encoded"], stats["asr_passes"],
+        "{summary}"
+    );
 }

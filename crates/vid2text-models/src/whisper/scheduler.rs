@@ -118,7 +118,7 @@ pub struct AsrScheduler<'m, K> {
     max_batch: usize,
 }
 
-impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
+impl<'m, K: Ord + Copy + Send + Sync> AsrScheduler<'m, K> {
     pub fn new(model: &'m WhisperModel, max_batch: usize) -> Self {
         AsrScheduler {
             model,
@@ -453,18 +453,45 @@ impl<'m, K: Ord + Copy> AsrScheduler<'m, K> {
 
     /// Detects the language of inputs that wait for it and have enough windows.
     fn detect_languages(&mut self) {
-        let vocab = self.model.vocab();
-        for job in self.jobs.values_mut() {
-            let Some(sample) = job.language_sample() else {
+        // Every input ready for detection, detected side by side on up to one thread a model
+        // replica: at the start of a corpus of short videos, many inputs wait at once.
+        let model = self.model;
+        let ready: Vec<(K, &[super::transcription::Window])> = self
+            .jobs
+            .iter()
+            .filter_map(|(&key, job)| job.language_sample().map(|s| (key, s)))
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        let threads = model.replicas().min(ready.len()).max(1);
+        let detect = |part: &[(K, &[super::transcription::Window])]| {
+            part.iter()
+                .map(|&(key, sample)| (key, model.detect_language(sample)))
+                .collect::<Vec<_>>()
+        };
+        let results = match threads {
+            1 => detect(&ready),
+            _ => std::thread::scope(|scope| {
+                let handles: Vec<_> = ready
+                    .chunks(ready.len().div_ceil(threads))
+                    .map(|part| scope.spawn(move || detect(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("language detection thread"))
+                    .collect()
+            }),
+        };
+        let vocab = model.vocab();
+        for (key, detected) in results {
+            let Some(job) = self.jobs.get_mut(&key) else {
                 continue;
             };
-            let detected = self
-                .model
-                .detect_language(sample)
-                .and_then(|(lang, p, kept)| {
-                    let sot = vocab.sot_sequence(&lang).map_err(crate::Error::Config)?;
-                    Ok((sot, lang, p, kept))
-                });
+            let detected = detected.and_then(|(lang, p, kept)| {
+                let sot = vocab.sot_sequence(&lang).map_err(crate::Error::Config)?;
+                Ok((sot, lang, p, kept))
+            });
             match detected {
                 Ok((sot, lang, p, kept)) => {
                     job.set_language(sot, lang, Some(p));

@@ -70,7 +70,8 @@ pub struct RunArgs {
 
     /// Spoken language (ISO code such as en, zh, de) or `auto` to detect it per video from several
     /// speech windows. English-only models (*.en) take only en; a code the model does not know
-    /// is refused before anything runs.
+    /// is refused before anything runs. A manifest's `language` column names it per input
+    /// instead. A known language lets short inputs share Whisper windows (packing)
     #[arg(long, default_value = "auto")]
     pub language: String,
 

@@ -736,35 +736,26 @@ mod tests {
         let ranges = [(5 * 16_000, 15 * 16_000), (40 * 16_000, 50 * 16_000)];
         t.push_window(&ranges, vec![0.0; 20 * 16_000], vec![0.0, 10.0]);
         t.end_input();
-        let reqs = t.next_requests(&v, 8, &[]);
-        assert_eq!(reqs.len(), 1);
-        assert_eq!(reqs[0].samples, (0, 20 * 16_000));
-        // "Hello world" 0-9 s and no timestamp pair: Whisper predicts no more speech in the
-        // window, but VAD has speech starting at 10 s, 1 s later.
-        let tokens = vec![ts(&v, 0.0), 0, 1, ts(&v, 9.0)];
-        let req = reqs.into_iter().next().unwrap();
-        t.accept(&v, req, result(tokens));
-        assert!(!t.is_done());
-        let reqs = t.next_requests(&v, 8, &[]);
-        assert_eq!(
-            reqs[0].samples.0,
-            10 * 16_000,
-            "decoded again from the speech start"
-        );
-        // "again" 0-2 s, then nothing: 8 s of the piece's speech unheard.
-        let tokens = vec![ts(&v, 0.0), 2, ts(&v, 2.0)];
-        t.accept(&v, reqs.into_iter().next().unwrap(), result(tokens));
-        assert!(!t.is_done());
-        let reqs = t.next_requests(&v, 8, &[]);
-        assert_eq!(
-            reqs[0].samples.0,
-            12 * 16_000,
-            "decoded again from the last timestamp"
-        );
-        // "world" 0-7 s: 1 s left, too little to decode again.
-        let tokens = vec![ts(&v, 0.0), 1, ts(&v, 7.0)];
-        t.accept(&v, reqs.into_iter().next().unwrap(), result(tokens));
-        assert!(t.is_done());
+        let mut req = t.next_requests(&v, 8, &[]);
+        assert_eq!(req.len(), 1);
+        assert_eq!(req[0].samples, (0, 20 * 16_000));
+        // Each result in turn, and where decoding resumes (None: the window is done).
+        let steps = [
+            // "Hello world" 0-9 s and no timestamp pair: Whisper predicts no more speech in the
+            // window, but VAD has speech starting at 10 s, 1 s later: resume there.
+            (vec![ts(&v, 0.0), 0, 1, ts(&v, 9.0)], Some(10)),
+            // "again" 0-2 s, then nothing: 8 s of the piece's speech unheard: resume at the
+            // last timestamp.
+            (vec![ts(&v, 0.0), 2, ts(&v, 2.0)], Some(12)),
+            // "world" 0-7 s: 1 s left, too little to decode again.
+            (vec![ts(&v, 0.0), 1, ts(&v, 7.0)], None),
+        ];
+        for (tokens, resume_s) in steps {
+            t.accept(&v, req.pop().unwrap(), result(tokens));
+            assert_eq!(t.is_done(), resume_s.is_none());
+            req = t.next_requests(&v, 8, &[]);
+            assert_eq!(req.first().map(|r| r.samples.0 / 16_000), resume_s);
+        }
         let out = t.finish();
         let segs: Vec<_> = out
             .segments

@@ -87,6 +87,12 @@ fn compute_type(name: &str) -> Result<ComputeType> {
     })
 }
 
+/// A `[windows, 1500, width]` view of encoder outputs laid end to end in `host`.
+fn host_view(host: &mut [f32], windows: usize) -> Result<StorageView<'_>> {
+    let width = host.len() / (windows * ENCODED_FRAMES);
+    StorageView::new(&[windows, ENCODED_FRAMES, width], host, Device::CPU).map_err(engine_err)
+}
+
 fn engine_err(e: anyhow::Error) -> Error {
     Error::inference("whisper", e)
 }
@@ -161,27 +167,20 @@ impl WhisperModel {
         let mut kept = Vec::new();
         let results = if self.cpu {
             let began = Instant::now();
-            let per_window = n_mels * N_FRAMES;
             let mut host = Vec::new();
-            for one in feats.chunks_mut(per_window) {
-                let view = StorageView::new(&[1, n_mels, N_FRAMES], one, Device::CPU)
-                    .map_err(engine_err)?;
-                let out = self.engine.encode(&view, true).map_err(engine_err)?;
-                let floats = host_floats(&out)?;
-                host.extend_from_slice(floats);
-                kept.push(Encoded::new(floats.to_vec()));
+            for one in feats.chunks_mut(n_mels * N_FRAMES) {
+                self.encode_onto_host(one, &mut host)?;
             }
             add_since(&self.times.encoder, began);
             self.times
                 .encoded
                 .fetch_add(windows.len() as u64, Ordering::Relaxed);
-            let width = host.len() / (windows.len() * ENCODED_FRAMES);
-            let view = StorageView::new(
-                &[windows.len(), ENCODED_FRAMES, width],
-                &mut host,
-                Device::CPU,
-            )
-            .map_err(engine_err)?;
+            let per_window = host.len() / windows.len();
+            kept = host
+                .chunks(per_window)
+                .map(|w| Encoded::new(w.to_vec()))
+                .collect();
+            let view = host_view(&mut host, windows.len())?;
             let began = Instant::now();
             let results = self.engine.detect_language(&view).map_err(engine_err)?;
             add_since(&self.times.decoder, began);
@@ -239,6 +238,16 @@ impl WhisperModel {
         add_since(&self.times.mel, began);
     }
 
+    /// Encodes one window's features on the CPU and appends the encoder's output to `host` (one
+    /// window a call: see `generate`).
+    fn encode_onto_host(&self, features: &mut [f32], host: &mut Vec<f32>) -> Result<()> {
+        let view = StorageView::new(&[1, self.mel.n_mels(), N_FRAMES], features, Device::CPU)
+            .map_err(engine_err)?;
+        let out = self.engine.encode(&view, true).map_err(engine_err)?;
+        host.extend_from_slice(host_floats(&out)?);
+        Ok(())
+    }
+
     /// One generate call over requests that share temperature, prompt length and length limit.
     pub(crate) fn generate(
         &self,
@@ -263,18 +272,9 @@ impl WhisperModel {
                 }
                 scratch.clear();
                 scratch.extend_from_slice(&r.features);
-                let view = StorageView::new(&[1, n_mels, N_FRAMES], &mut scratch, Device::CPU)
-                    .map_err(engine_err)?;
-                let out = self.engine.encode(&view, true).map_err(engine_err)?;
-                host.extend_from_slice(host_floats(&out)?);
+                self.encode_onto_host(&mut scratch, &mut host)?;
             }
-            let width = host.len() / (requests.len() * ENCODED_FRAMES);
-            StorageView::new(
-                &[requests.len(), ENCODED_FRAMES, width],
-                &mut host,
-                Device::CPU,
-            )
-            .map_err(engine_err)?
+            host_view(&mut host, requests.len())?
         } else {
             // Detection keeps no encoder outputs on CUDA (see `detect_language`).
             debug_assert!(requests.iter().all(|r| r.encoded.is_none()));

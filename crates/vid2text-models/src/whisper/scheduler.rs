@@ -29,7 +29,7 @@ use vid2text_core::{round, SAMPLE_RATE};
 
 use super::config::SearchConfig;
 use super::model::WhisperModel;
-use super::transcription::{Generated, Request, Segment, Transcript, Transcription};
+use super::transcription::{Generated, Request, Segment, Transcript, Transcription, Window};
 use crate::mel::N_SAMPLES;
 use crate::Result;
 
@@ -456,7 +456,7 @@ impl<'m, K: Ord + Copy + Send + Sync> AsrScheduler<'m, K> {
         // Every input ready for detection, detected side by side on up to one thread a model
         // replica: at the start of a corpus of short videos, many inputs wait at once.
         let model = self.model;
-        let ready: Vec<(K, &[super::transcription::Window])> = self
+        let ready: Vec<(K, &[Window])> = self
             .jobs
             .iter()
             .filter_map(|(&key, job)| job.language_sample().map(|s| (key, s)))
@@ -465,7 +465,7 @@ impl<'m, K: Ord + Copy + Send + Sync> AsrScheduler<'m, K> {
             return;
         }
         let threads = model.replicas().min(ready.len()).max(1);
-        let detect = |part: &[(K, &[super::transcription::Window])]| {
+        let detect = |part: &[(K, &[Window])]| {
             part.iter()
                 .map(|&(key, sample)| (key, model.detect_language(sample)))
                 .collect::<Vec<_>>()

@@ -378,7 +378,6 @@ impl Transcription {
         c.in_flight = false;
         c.done = true;
         self.windows[i].audio = Vec::new();
-        self.windows[i].encoded = None;
     }
 
     /// Window `i` comes back from a pack undecoded: it is decoded on its own.

@@ -61,6 +61,11 @@ fn by_source(out: &std::path::Path) -> BTreeMap<String, serde_json::Value> {
         .collect()
 }
 
+/// Whether some window of a document's input was decoded in a pack.
+fn was_packed(d: &serde_json::Value) -> bool {
+    d["stats"]["asr_packed_windows"].as_u64().unwrap_or(0) > 0
+}
+
 /// A mark worth looking for in another input's text: a Chinese character pair, or a word of
 /// five letters or more.
 fn distinctive(mark: &str) -> bool {
@@ -126,10 +131,7 @@ fn no_word_of_one_input_lands_in_another() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (docs, alone) = (by_source(packed.path()), by_source(alone.path()));
     assert_eq!(docs.len(), refs.len());
-    let packed_n = docs
-        .values()
-        .filter(|d| d["stats"]["asr_packed_windows"].as_u64().unwrap_or(0) > 0)
-        .count();
+    let packed_n = docs.values().filter(|d| was_packed(d)).count();
     assert!(packed_n >= 4, "only {packed_n} inputs were packed");
     for (path, own) in &refs {
         let text = speech_text(&docs[path]);
@@ -187,7 +189,7 @@ fn packed_times_and_words_match_unpacked_in_any_order() {
         let (mut errors_packed, mut errors_alone, mut total) = (0.0, 0.0, 0.0);
         for (path, reference) in &refs {
             let (p, u) = (&docs[path], &unpacked[path]);
-            packed_any += (p["stats"]["asr_packed_windows"].as_u64().unwrap_or(0) > 0) as usize;
+            packed_any += was_packed(p) as usize;
             // Segments may be cut differently; where speech starts and ends must agree within
             // 0.5 s, and no packed segment lies outside it.
             let (sp, su) = (spans(p, "speech"), spans(u, "speech"));
@@ -214,7 +216,7 @@ fn packed_times_and_words_match_unpacked_in_any_order() {
             errors_packed += ep;
             errors_alone += eu;
             total += n;
-            assert_eq!(u["stats"]["asr_packed_windows"].as_u64().unwrap_or(0), 0);
+            assert!(!was_packed(u), "{path}: unpacked run packed it");
         }
         // A word or two either way on these 80 words (tiny.en's "ill disposed" comes out as
         // "old-sposed" in some contexts and not in others).
@@ -321,10 +323,7 @@ fn a_tail_skipped_in_a_pack_is_decoded_again() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let docs = by_source(&out);
     assert_eq!(docs.len(), inputs.len());
-    let packed = docs
-        .values()
-        .filter(|d| d["stats"]["asr_packed_windows"].as_u64().unwrap_or(0) > 0)
-        .count();
+    let packed = docs.values().filter(|d| was_packed(d)).count();
     assert!(packed >= 4, "only {packed} inputs were packed");
     let text = speech_text(&docs[&soulx]);
     assert!(text.contains("梦想"), "the last sentence is lost: {text}");

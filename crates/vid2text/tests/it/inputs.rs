@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use serde_json::json;
+
 use crate::util::*;
 
 /// Deterministic pseudo-random bytes.
@@ -127,6 +129,67 @@ fn manifests_carry_ids_and_columns() {
     assert_eq!(fails.len(), 1);
     assert_eq!(fails[0]["stage"], "manifest");
     assert!(fails[0]["uri"].as_str().unwrap().ends_with("list.jsonl:2"));
+}
+
+/// A manifest's `language` column names each input's language (a region is ignored); a code the
+/// model does not know, or another language than English on an English-only model, fails that
+/// input at the ASR stage, and the run goes on.
+#[test]
+fn a_manifest_names_each_inputs_language() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jfk = data_str("speech/en/jfk/jfk.flac");
+    let eng = data_str("speech/en/misc/sr-english.wav");
+    let manifest = tmp.path().join("list.jsonl");
+    let line =
+        |uri: &str, lang: &str| serde_json::json!({"uri": uri, "language": lang}).to_string();
+    std::fs::write(
+        &manifest,
+        format!("{}\n{}\n", line(&jfk, "xx"), line(&eng, "EN-us")),
+    )
+    .unwrap();
+    let out = tmp.path().join("base");
+    let r = run(
+        &[manifest.to_str().unwrap()],
+        &out,
+        &["--asr-model", "base"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 1);
+    let e = doc(&docs, "sr-english.wav");
+    assert_eq!(e["language"], "en");
+    assert!(
+        e["stats"]["language_probability"].is_null(),
+        "given, not detected: {e}"
+    );
+    let fails = failures(&out);
+    assert_eq!(fails.len(), 1);
+    assert_eq!(
+        (&fails[0]["uri"], &fails[0]["stage"]),
+        (&json!(jfk), &json!("asr"))
+    );
+    assert!(
+        fails[0]["error"].as_str().unwrap().contains("`xx`"),
+        "{}",
+        fails[0]
+    );
+
+    std::fs::write(&manifest, format!("{}\n", line(&eng, "zh"))).unwrap();
+    let out = tmp.path().join("tiny.en");
+    let r = run(
+        &[manifest.to_str().unwrap()],
+        &out,
+        &["--asr-model", "tiny.en"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let fails = failures(&out);
+    assert_eq!(fails.len(), 1);
+    assert_eq!(fails[0]["stage"], "asr");
+    assert!(
+        fails[0]["error"].as_str().unwrap().contains("English-only"),
+        "{}",
+        fails[0]
+    );
 }
 
 #[test]

@@ -126,13 +126,14 @@ pub struct RunArgs {
     pub threads: usize,
 
     /// Whisper model replicas sharing --threads, each running its own batches in parallel with
-    /// the others (0 = one single-threaded replica per thread, at most 8, on CPU; 1 on CUDA).
+    /// the others (0 = one single-threaded replica per thread, at most 8, on CPU; 4 on CUDA, where
+    /// each replica's decoding steps also keep a CPU thread busy).
     #[arg(long, default_value_t = 0)]
     pub replicas: usize,
 
-    /// Speech windows decoded together in one Whisper call, across videos (results are the same
-    /// as one at a time; 0 = 4 per replica on CPU, where the encoder still reads one window at a
-    /// time, 8 on CUDA).
+    /// Speech windows decoded together in one Whisper call, across videos (0 = 4 per replica; on
+    /// CPU results are the same as one at a time and the encoder still reads one window at a
+    /// time; float16 on CUDA can round a batch differently from a single window).
     #[arg(long, default_value_t = 0)]
     pub batch_size: usize,
 

@@ -455,6 +455,13 @@ fn search_config(a: &RunArgs, models: &ModelPaths) -> Result<SearchConfig> {
 /// beams instead of 5. The four 5-minute talks of the benchmark, tiny.en beam 5: 13.3 s and
 /// 605 MiB against 15.9 s and 500 MiB one window at a time; base 33.2 s and 895 MiB against
 /// 39.3 s and 832 MiB. 6 windows gain 0.5 s more for 100-250 MiB more.
+///
+/// On CUDA, four replicas of batches of 4. CTranslate2's timestamp rules do host work for every
+/// beam of every window at every decoding step on a GPU (two reductions each read back to the
+/// host, and token lists built on the CPU), so one replica left an H200 waiting on one CPU
+/// thread, and larger batches were slower, not faster. Eight 5-minute talks, tiny.en float16
+/// beam 5 on an H200: 17.9 s with one replica of 8, 9.0 s with 2, 7.2 s with 4, 6.7 s with 8,
+/// 6.2 s with 4 replicas of 4, 7.4 s with 16 of 4; 4 of 16 7.3 s (README, "GPU").
 fn engine_config(a: &RunArgs) -> (EngineConfig, usize) {
     let total = match a.threads {
         0 => available_threads(),
@@ -462,12 +469,11 @@ fn engine_config(a: &RunArgs) -> (EngineConfig, usize) {
     };
     let cuda = a.device == DeviceArg::Cuda;
     let replicas = match a.replicas {
-        0 if cuda => 1,
+        0 if cuda => total.clamp(1, 4),
         0 => total.clamp(1, 8),
         n => n.clamp(1, total.max(1)),
     };
     let batch_size = match a.batch_size {
-        0 if cuda => 8,
         0 => 4,
         n => n,
     };
@@ -716,7 +722,11 @@ mod tests {
         let (cpu, batch) = engine_config(&args(&["--threads", "4"]));
         assert_eq!((cpu.replicas, cpu.threads, batch), (4, 1, 4));
         let (cuda, batch) = engine_config(&args(&["--threads", "4", "--device", "cuda"]));
-        assert_eq!((cuda.replicas, cuda.threads, batch), (1, 4, 8));
+        assert_eq!((cuda.replicas, cuda.threads, batch), (4, 1, 4));
+        let (cuda, batch) = engine_config(&args(&["--threads", "16", "--device", "cuda"]));
+        assert_eq!((cuda.replicas, cuda.threads, batch), (4, 4, 4));
+        let (cuda, _) = engine_config(&args(&["--threads", "2", "--device", "cuda"]));
+        assert_eq!((cuda.replicas, cuda.threads), (2, 1));
         let (two, _) = engine_config(&args(&["--threads", "4", "--replicas", "2"]));
         assert_eq!((two.replicas, two.threads), (2, 2));
     }

@@ -93,6 +93,24 @@ fn host_view(host: &mut [f32], windows: usize) -> Result<StorageView<'_>> {
     StorageView::new(&[windows, ENCODED_FRAMES, width], host, Device::CPU).map_err(engine_err)
 }
 
+/// Loads `wanted` replicas with `load`; on a GPU, replicas that do not fit in its memory (the
+/// default four copies of a large model on a small card) are halved until they do, down to one,
+/// whose error is the one returned. Returns the model and the replicas loaded.
+fn load_replicas<T>(
+    wanted: usize,
+    cuda: bool,
+    mut load: impl FnMut(usize) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, usize)> {
+    let mut n = wanted.max(1);
+    loop {
+        match load(n) {
+            Ok(model) => return Ok((model, n)),
+            Err(e) if cuda && n > 1 && format!("{e:#}").contains("out of memory") => n /= 2,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn engine_err(e: anyhow::Error) -> Error {
     Error::inference("whisper", e)
 }
@@ -105,25 +123,34 @@ impl WhisperModel {
                 "no model.bin (not a CTranslate2 model directory)",
             ));
         }
-        let config = Config {
-            device: match engine.device {
-                EngineDevice::Cpu => Device::CPU,
-                EngineDevice::Cuda => Device::CUDA,
-            },
-            compute_type: compute_type(&engine.compute_type)?,
+        let cuda = matches!(engine.device, EngineDevice::Cuda);
+        let compute = compute_type(&engine.compute_type)?;
+        let config = |replicas: usize| Config {
+            device: if cuda { Device::CUDA } else { Device::CPU },
+            compute_type: compute,
             num_threads_per_replica: engine.threads,
             // One entry per replica (CTranslate2 places a model copy per listed device).
-            device_indices: vec![0; engine.replicas.max(1)],
+            device_indices: vec![0; replicas],
             ..Config::default()
         };
-        let whisper = Whisper::new(dir, config).map_err(|e| Error::load(dir, e))?;
+        let (whisper, replicas) = load_replicas(engine.replicas.max(1), cuda, |n| {
+            Whisper::new(dir, config(n))
+        })
+        .map_err(|e| Error::load(dir, e))?;
+        if replicas < engine.replicas.max(1) {
+            eprintln!(
+                "vid2text: {} Whisper replicas did not fit in GPU memory; running {replicas} \
+                 (set --replicas to choose)",
+                engine.replicas
+            );
+        }
         let vocab = Vocab::load(dir)?;
         let mel = MelExtractor::new(whisper.n_mels());
         Ok(WhisperModel {
             engine: whisper,
             vocab,
             mel,
-            replicas: engine.replicas.max(1),
+            replicas,
             cpu: matches!(engine.device, EngineDevice::Cpu),
             times: Timers::default(),
         })
@@ -350,4 +377,39 @@ fn options(first: &Request, config: &SearchConfig) -> WhisperOptions {
         options.sampling_temperature = 1.0;
     }
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load_replicas;
+
+    /// A loader whose card holds `fits` copies: more fail as CTranslate2 reports it.
+    fn card(fits: usize) -> impl FnMut(usize) -> anyhow::Result<usize> {
+        move |n| {
+            if n <= fits {
+                Ok(n)
+            } else {
+                Err(anyhow::anyhow!("CUDA failed with error out of memory"))
+            }
+        }
+    }
+
+    #[test]
+    fn replicas_that_do_not_fit_on_the_gpu_are_halved() {
+        assert_eq!(load_replicas(4, true, card(4)).unwrap().1, 4);
+        assert_eq!(load_replicas(4, true, card(3)).unwrap().1, 2);
+        assert_eq!(load_replicas(8, true, card(1)).unwrap().1, 1);
+        // Not even one copy fits: that error, as it came.
+        let e = load_replicas(4, true, card(0)).unwrap_err();
+        assert!(e.to_string().contains("out of memory"), "{e}");
+        // On the CPU, and for any other error, nothing is retried.
+        assert!(load_replicas(4, false, card(2)).is_err());
+        let mut calls = 0;
+        let e = load_replicas(4, true, |_| -> anyhow::Result<()> {
+            calls += 1;
+            Err(anyhow::anyhow!("no such file"))
+        });
+        assert!(e.is_err());
+        assert_eq!(calls, 1);
+    }
 }

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import normalize, edits, tree_rss_kib  # noqa: E402
+from bench import tree_rss_kib, wer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LOG = None
@@ -111,17 +111,6 @@ def fw(a, files, beam, mode, more=()):
     return {Path(k).name: v for k, v in json.loads(stdout).items()}, wall, cpu, rss, gpu, {}
 
 
-def wer(refs: dict, texts: dict) -> float:
-    e = w = 0
-    for name, ref in refs.items():
-        if ref is None:
-            continue
-        r = normalize(ref)
-        e += edits(r, normalize(texts.get(name, "")))
-        w += len(r)
-    return e / max(w, 1)
-
-
 def table(name: str, tools: dict, refs: dict, media_s: float, rounds: int, beam: int) -> None:
     results = {n: [] for n in tools}
     stages = {n: [] for n in tools}
@@ -188,6 +177,19 @@ def main() -> None:
         files = [str(data / sub / n) for n in refs]
         return refs, files, sum(duration(ffprobe, f) for f in files)
 
+    def copies():
+        """The talks a.copies times over (links with their own names), for throughput."""
+        refs, files, media_s = corpus("talks")
+        many_refs, many = {}, []
+        work = Path(tempfile.mkdtemp())
+        for c in range(a.copies):
+            for f in files:
+                link = work / f"c{c}-{Path(f).name}"
+                link.symlink_to(Path(f).resolve())
+                many.append(str(link))
+                many_refs[link.name] = refs[Path(f).name]
+        return many_refs, many, media_s * a.copies
+
     cuda = ["--device", a.device, "--compute-type", a.compute_type]
     dev = f"{a.device} {a.compute_type}"
 
@@ -224,15 +226,7 @@ def main() -> None:
         }
         table(f"short clips ({len(files)} files)", tools, refs, media_s, a.rounds, 5)
     if "scale" in only:
-        refs, files, media_s = corpus("talks")
-        many_refs, many = {}, []
-        work = Path(tempfile.mkdtemp())
-        for c in range(a.copies):
-            for f in files:
-                link = work / f"c{c}-{Path(f).name}"
-                link.symlink_to(f)
-                many.append(str(link))
-                many_refs[link.name] = refs[Path(f).name]
+        many_refs, many, media_s = copies()
         tools = {
             f"vid2text {dev}, batch 16": lambda b: ours(a, many, b, cuda + ["--batch-size", "16"]),
             f"vid2text {dev}, batch 32": lambda b: ours(a, many, b, cuda + ["--batch-size", "32"]),
@@ -240,21 +234,13 @@ def main() -> None:
                 "--batch-size", "32", "--replicas", "2"]),
             f"faster-whisper batched {dev} (16)": lambda b: fw(a, many, b, "batched", ["--batch-size", "16"]),
         }
-        table(f"talks x {a.copies} ({len(many)} files)", tools, many_refs, media_s * a.copies, 1, 5)
+        table(f"talks x {a.copies} ({len(many)} files)", tools, many_refs, media_s, 1, 5)
     if "talks" in only:
         talks(1)
     if "sweep" in only:
         # Replicas x batch size on CUDA: CTranslate2's timestamp rules do per-row host work at
         # every decoding step on a GPU, so one replica leaves the GPU waiting on one CPU thread.
-        refs, files, media_s = corpus("talks")
-        many_refs, many = {}, []
-        work = Path(tempfile.mkdtemp())
-        for c in range(a.copies):
-            for f in files:
-                link = work / f"c{c}-{Path(f).name}"
-                link.symlink_to(f)
-                many.append(str(link))
-                many_refs[link.name] = refs[Path(f).name]
+        many_refs, many, media_s = copies()
         for beam, configs in ((5, [(1, 8), (2, 8), (4, 8), (8, 8), (4, 4), (8, 4), (16, 4), (4, 16)]),
                               (1, [(1, 8), (4, 8), (8, 4)])):
             tools = {f"vid2text {dev}, {r} replicas x batch {b}":
@@ -262,7 +248,7 @@ def main() -> None:
                      for r, b in configs}
             tools[f"faster-whisper batched {dev} (16)"] = lambda bm: fw(a, many, bm, "batched",
                                                                         ["--batch-size", "16"])
-            table(f"talks x {a.copies} ({len(many)} files)", tools, many_refs, media_s * a.copies, 1, beam)
+            table(f"talks x {a.copies} ({len(many)} files)", tools, many_refs, media_s, 1, beam)
 
 
 if __name__ == "__main__":

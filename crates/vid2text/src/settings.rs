@@ -408,12 +408,18 @@ fn check_device(device: DeviceArg) -> Result<()> {
     Ok(())
 }
 
-/// Whisper's search settings, the language checked against the model's vocabulary.
-fn search_config(a: &RunArgs, models: &ModelPaths) -> Result<SearchConfig> {
-    let language = match a.language.trim().to_ascii_lowercase().as_str() {
+/// A language as `--language` or a manifest's `language` column gives it: a code, lower case;
+/// None for `auto` or nothing (detect it).
+pub(crate) fn language_choice(given: &str) -> Option<String> {
+    match given.trim().to_ascii_lowercase().as_str() {
         "" | "auto" => None,
         l => Some(l.to_string()),
-    };
+    }
+}
+
+/// Whisper's search settings, the language checked against the model's vocabulary.
+fn search_config(a: &RunArgs, models: &ModelPaths) -> Result<SearchConfig> {
+    let language = language_choice(&a.language);
     if let Some(lang) = &language {
         let vocab = Vocab::load(&models.asr_dir)?;
         if !vocab.is_multilingual() && lang != "en" {

@@ -111,6 +111,23 @@ fn load_replicas<T>(
     }
 }
 
+/// Runs `each` over `items` in contiguous chunks on up to `threads` threads, the calling one
+/// included.
+pub(crate) fn in_parallel<T: Send>(items: &mut [T], threads: usize, each: impl Fn(&mut T) + Sync) {
+    let size = items.len().div_ceil(threads.max(1)).max(1);
+    let each = &each;
+    std::thread::scope(|scope| {
+        let mut chunks = items.chunks_mut(size);
+        let first = chunks.next();
+        for chunk in chunks {
+            scope.spawn(move || chunk.iter_mut().for_each(each));
+        }
+        if let Some(chunk) = first {
+            chunk.iter_mut().for_each(each);
+        }
+    });
+}
+
 fn engine_err(e: anyhow::Error) -> Error {
     Error::inference("whisper", e)
 }
@@ -151,7 +168,7 @@ impl WhisperModel {
             vocab,
             mel,
             replicas,
-            cpu: matches!(engine.device, EngineDevice::Cpu),
+            cpu: !cuda,
             times: Timers::default(),
         })
     }
@@ -235,32 +252,16 @@ impl WhisperModel {
         Ok((code, sum / results.len() as f64, kept))
     }
 
-    /// Log-mel features of the requests, on up to one thread per core: a large batch (CUDA's
-    /// 8) would otherwise keep the device waiting on one core. Frees their samples.
+    /// Log-mel features of the requests, on up to one thread per core: a large batch would
+    /// otherwise keep a GPU waiting on one core. Frees their samples.
     pub(crate) fn features<K: Send>(&self, items: &mut [(K, Request)]) {
         let began = Instant::now();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(items.len())
-            .max(1);
-        let size = items.len().div_ceil(threads).max(1);
-        let one = |chunk: &mut [(K, Request)]| {
-            for (_, r) in chunk {
-                if r.encoded.is_none() {
-                    r.features = self.mel.window_features(&r.audio);
-                }
-                r.audio = Vec::new();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        in_parallel(items, threads, |(_, r)| {
+            if r.encoded.is_none() {
+                r.features = self.mel.window_features(&r.audio);
             }
-        };
-        std::thread::scope(|scope| {
-            let mut chunks = items.chunks_mut(size);
-            let first = chunks.next();
-            for chunk in chunks {
-                scope.spawn(move || one(chunk));
-            }
-            if let Some(chunk) = first {
-                one(chunk);
-            }
+            r.audio = Vec::new();
         });
         add_since(&self.times.mel, began);
     }

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use vid2text_core::{round, SAMPLE_RATE};
 
 use super::config::SearchConfig;
-use super::model::WhisperModel;
+use super::model::{in_parallel, WhisperModel};
 use super::transcription::{Generated, Request, Segment, Transcript, Transcription, Window};
 use crate::mel::N_SAMPLES;
 use crate::Result;
@@ -118,7 +118,7 @@ pub struct AsrScheduler<'m, K> {
     max_batch: usize,
 }
 
-impl<'m, K: Ord + Copy + Send + Sync> AsrScheduler<'m, K> {
+impl<'m, K: Ord + Copy + Send> AsrScheduler<'m, K> {
     pub fn new(model: &'m WhisperModel, max_batch: usize) -> Self {
         AsrScheduler {
             model,
@@ -456,33 +456,21 @@ impl<'m, K: Ord + Copy + Send + Sync> AsrScheduler<'m, K> {
         // Every input ready for detection, detected side by side on up to one thread a model
         // replica: at the start of a corpus of short videos, many inputs wait at once.
         let model = self.model;
-        let ready: Vec<(K, &[Window])> = self
+        let mut ready: Vec<(K, &[Window], Option<Result<_>>)> = self
             .jobs
             .iter()
-            .filter_map(|(&key, job)| job.language_sample().map(|s| (key, s)))
+            .filter_map(|(&key, job)| job.language_sample().map(|s| (key, s, None)))
             .collect();
         if ready.is_empty() {
             return;
         }
-        let threads = model.replicas().min(ready.len()).max(1);
-        let detect = |part: &[(K, &[Window])]| {
-            part.iter()
-                .map(|&(key, sample)| (key, model.detect_language(sample)))
-                .collect::<Vec<_>>()
-        };
-        let results = match threads {
-            1 => detect(&ready),
-            _ => std::thread::scope(|scope| {
-                let handles: Vec<_> = ready
-                    .chunks(ready.len().div_ceil(threads))
-                    .map(|part| scope.spawn(move || detect(part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("language detection thread"))
-                    .collect()
-            }),
-        };
+        in_parallel(&mut ready, model.replicas(), |(_, sample, out)| {
+            *out = Some(model.detect_language(sample));
+        });
+        let results: Vec<_> = ready
+            .into_iter()
+            .map(|(key, _, out)| (key, out.expect("every input detected")))
+            .collect();
         let vocab = model.vocab();
         for (key, detected) in results {
             let Some(job) = self.jobs.get_mut(&key) else {

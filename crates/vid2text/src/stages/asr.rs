@@ -62,7 +62,7 @@ fn input_search<'s>(
     let given = meta
         .get("language")
         .and_then(|v| v.as_str())
-        .map(|l| l.trim().to_ascii_lowercase())
+        .and_then(crate::settings::language_choice)
         .map(|l| l.split(['-', '_']).next().unwrap_or_default().to_string())
         .filter(|l| !l.is_empty() && l != "auto");
     match given {

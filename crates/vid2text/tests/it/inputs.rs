@@ -139,21 +139,31 @@ fn a_manifest_names_each_inputs_language() {
     let tmp = tempfile::tempdir().unwrap();
     let jfk = data_str("speech/en/jfk/jfk.flac");
     let eng = data_str("speech/en/misc/sr-english.wav");
-    let manifest = tmp.path().join("list.jsonl");
-    let line =
-        |uri: &str, lang: &str| serde_json::json!({"uri": uri, "language": lang}).to_string();
-    std::fs::write(
-        &manifest,
-        format!("{}\n{}\n", line(&jfk, "xx"), line(&eng, "EN-us")),
-    )
-    .unwrap();
-    let out = tmp.path().join("base");
-    let r = run(
-        &[manifest.to_str().unwrap()],
-        &out,
-        &["--asr-model", "base"],
-    );
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    // Runs a manifest of (input, language) lines with a model; one input must fail, at `asr`,
+    // with `why` in its error, and the run go on.
+    let run_failing_one = |lines: &[(&str, &str)], model: &str, why: &str| {
+        let manifest = tmp.path().join(format!("{model}.jsonl"));
+        let text: String = lines
+            .iter()
+            .map(|(uri, lang)| json!({"uri": uri, "language": lang}).to_string() + "\n")
+            .collect();
+        std::fs::write(&manifest, text).unwrap();
+        let out = tmp.path().join(model);
+        let r = run(&[manifest.to_str().unwrap()], &out, &["--asr-model", model]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let fails = failures(&out);
+        assert_eq!(fails.len(), 1);
+        assert_eq!(fails[0]["stage"], "asr");
+        assert!(
+            fails[0]["error"].as_str().unwrap().contains(why),
+            "{}",
+            fails[0]
+        );
+        (out, fails[0]["uri"].clone())
+    };
+
+    let (out, failed) = run_failing_one(&[(&jfk, "xx"), (&eng, "EN-us")], "base", "`xx`");
+    assert_eq!(failed, json!(jfk));
     let docs = documents(&out);
     assert_eq!(docs.len(), 1);
     let e = doc(&docs, "sr-english.wav");
@@ -162,34 +172,8 @@ fn a_manifest_names_each_inputs_language() {
         e["stats"]["language_probability"].is_null(),
         "given, not detected: {e}"
     );
-    let fails = failures(&out);
-    assert_eq!(fails.len(), 1);
-    assert_eq!(
-        (&fails[0]["uri"], &fails[0]["stage"]),
-        (&json!(jfk), &json!("asr"))
-    );
-    assert!(
-        fails[0]["error"].as_str().unwrap().contains("`xx`"),
-        "{}",
-        fails[0]
-    );
 
-    std::fs::write(&manifest, format!("{}\n", line(&eng, "zh"))).unwrap();
-    let out = tmp.path().join("tiny.en");
-    let r = run(
-        &[manifest.to_str().unwrap()],
-        &out,
-        &["--asr-model", "tiny.en"],
-    );
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let fails = failures(&out);
-    assert_eq!(fails.len(), 1);
-    assert_eq!(fails[0]["stage"], "asr");
-    assert!(
-        fails[0]["error"].as_str().unwrap().contains("English-only"),
-        "{}",
-        fails[0]
-    );
+    run_failing_one(&[(&eng, "zh")], "tiny.en", "English-only");
 }
 
 #[test]

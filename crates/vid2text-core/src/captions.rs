@@ -127,6 +127,12 @@ impl BandFinder {
         }
     }
 
+    /// Whether a line could be a caption of this video (where captions sit, short, with
+    /// letters); the band is made of such lines.
+    pub fn is_caption_like(&self, text: &str, region: &Region) -> bool {
+        caption_like(text, region, self.portrait)
+    }
+
     /// The lines read on the keyframe at `t`.
     pub fn observe(&mut self, t: f64, lines: &[(&str, Region)]) {
         for (text, r) in lines {

@@ -12,8 +12,8 @@ use wait_timeout::ChildExt;
 
 mod video;
 pub use video::{
-    band_frames, keyframes, read_subtitle_stream, BandOptions, Cue, Frame, KeyframeOptions,
-    KeyframesEnd,
+    band_frames, keyframes, keyframes_and_strip, read_subtitle_stream, BandOptions, Cue, Frame,
+    KeyframeOptions, KeyframesEnd, Sampled, StripOptions,
 };
 
 /// Sample rate of the decoded audio, the one Whisper and Silero VAD expect.
@@ -278,9 +278,22 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>, E>(
     on_bytes: OnBytes<E>,
     on_stderr: Option<StderrLines>,
 ) -> Result<String, ReadError<E>> {
+    run_streaming_with_stdin(program, args, limit, on_bytes, on_stderr, Stdio::null())
+}
+
+/// [`run_streaming_lines`] with the child's standard input given: FFmpeg writes a second output
+/// to it (`pipe:0`) where two outputs come from one decode.
+pub(crate) fn run_streaming_with_stdin<S: AsRef<std::ffi::OsStr>, E>(
+    program: &'static str,
+    args: &[S],
+    limit: Duration,
+    on_bytes: OnBytes<E>,
+    on_stderr: Option<StderrLines>,
+    stdin: Stdio,
+) -> Result<String, ReadError<E>> {
     let mut child = Command::new(executable(program))
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

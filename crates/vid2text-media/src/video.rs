@@ -49,6 +49,8 @@ pub struct Frame {
 #[derive(Debug, Clone, Default)]
 pub struct KeyframesEnd {
     pub frames: u64,
+    /// Strip frames, with [`keyframes_and_strip`].
+    pub strip_frames: u64,
     pub warnings: String,
 }
 
@@ -123,7 +125,12 @@ fn band_args(input: &str, o: &BandOptions) -> Vec<String> {
 
 /// The `pts_time` of a `showinfo` frame line.
 fn showinfo_time(line: &str) -> Option<f64> {
-    if !line.contains("Parsed_showinfo") || !line.contains(" n:") {
+    showinfo_time_of(line, "Parsed_showinfo")
+}
+
+/// The `pts_time` of a frame line of the `showinfo` instance whose log lines contain `tag`.
+fn showinfo_time_of(line: &str, tag: &str) -> Option<f64> {
+    if !line.contains(tag) || !line.contains(" n:") {
         return None;
     }
     let rest = &line[line.find("pts_time:")? + "pts_time:".len()..];
@@ -234,14 +241,7 @@ fn frames<E>(
             true
         }
         // showinfo's second line per frame, and FFmpeg's stream listing at `info` level.
-        None => {
-            line.contains("Parsed_showinfo")
-                || line.starts_with("  ")
-                || line.starts_with("Input #")
-                || line.starts_with("Output #")
-                || line.starts_with("Stream mapping")
-                || line.starts_with("Press [q]")
-        }
+        None => line.contains("Parsed_showinfo") || is_listing(line),
     });
     let mut ppm = PpmStream::default();
     let mut frames = 0u64;
@@ -274,7 +274,244 @@ fn frames<E>(
             ppm.buf.len()
         ))));
     }
-    Ok(KeyframesEnd { frames, warnings })
+    Ok(KeyframesEnd {
+        frames,
+        strip_frames: 0,
+        warnings,
+    })
+}
+
+/// FFmpeg's stream listing at `info` level: not a warning.
+fn is_listing(line: &str) -> bool {
+    line.starts_with("  ")
+        || line.starts_with("Input #")
+        || line.starts_with("Output #")
+        || line.starts_with("Stream mapping")
+        || line.starts_with("Press [q]")
+}
+
+/// The lower part of the frame read at caption rate in the same FFmpeg run as the keyframes
+/// ([`keyframes_and_strip`]): where a caption band can be, before it is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StripOptions {
+    /// The strip, in fractions of the frame height.
+    pub y0: f64,
+    pub y1: f64,
+    /// Frames per second.
+    pub fps: f64,
+    /// The strip is scaled (keeping its aspect) to at most this width.
+    pub max_width: u32,
+}
+
+/// A frame of [`keyframes_and_strip`].
+#[derive(Debug, Clone)]
+pub enum Sampled {
+    Keyframe(Frame),
+    Strip(Frame),
+}
+
+/// The filter graph of [`keyframes_and_strip`]: one decode split into the keyframe chain of
+/// [`keyframe_args`] and the strip chain of [`band_args`], each with its own named `showinfo`
+/// (logged as `[v2t_keys @ 0x…]` by FFmpeg 6, `[showinfo@v2t_keys @ 0x…]` by 5).
+fn dual_args(input: &str, k: &KeyframeOptions, s: &StripOptions) -> Vec<String> {
+    let m = k.max_side.max(32);
+    let graph = format!(
+        "[0:V:0]split=2[a][b];\
+         [a]fps={kfps},scale=w='min({m},iw)':h='min({m},ih)':force_original_aspect_ratio=decrease,\
+         select='isnan(prev_selected_t)+gte(t-prev_selected_t,{interval})+gt(scene,{scene})',\
+         showinfo@v2t_keys[k];\
+         [b]fps={sfps},crop=w=iw:h='max(2,trunc(ih*{h}/2)*2)':x=0:y=trunc(ih*{y0}/2)*2,\
+         scale=w='min({w},iw)':h=-2,showinfo@v2t_strip[s]",
+        kfps = k.sample_fps,
+        interval = k.interval_s.max(0.05) - 0.5 / k.sample_fps,
+        scene = k.scene_threshold,
+        sfps = s.fps,
+        h = (s.y1 - s.y0).clamp(0.01, 1.0),
+        y0 = s.y0.clamp(0.0, 0.99),
+        w = s.max_width.max(32),
+    );
+    let mut args = ffmpeg_args(
+        &[
+            "-nostats",
+            "-loglevel",
+            "info",
+            "-threads",
+            "1",
+            "-filter_complex_threads",
+            "1",
+        ],
+        input,
+        None,
+        &["-filter_complex", &graph],
+    );
+    // Each output its own time limit (`-t` is an output option), threads and pipe: keyframes
+    // on stdout, the strip on the child's stdin (a pipe opened for writing).
+    for (label, pipe) in [("[k]", "pipe:1"), ("[s]", "pipe:0")] {
+        if let Some(max) = k.max_duration_s {
+            args.extend(["-t".to_string(), format!("{max:.3}")]);
+        }
+        args.extend(
+            [
+                "-map",
+                label,
+                "-fps_mode",
+                "passthrough",
+                "-threads",
+                "1",
+                "-f",
+                "image2pipe",
+                "-c:v",
+                "ppm",
+                "-pix_fmt",
+                "rgb24",
+                pipe,
+            ]
+            .map(String::from),
+        );
+    }
+    args
+}
+
+/// Output of [`keyframes_and_strip`]'s FFmpeg, as read from one pipe or the other.
+enum Chunk {
+    Keys(Vec<u8>),
+    Strip(Vec<u8>),
+}
+
+/// Reads (of up to 64 KiB) of [`keyframes_and_strip`]'s two pipes not yet taken: FFmpeg waits
+/// beyond this (16 MiB, a few frames).
+const CHUNK_QUEUE: usize = 256;
+
+/// [`keyframes`] and a strip of every frame at a fixed rate ([`StripOptions`]) from one decode
+/// of the video: the caption band can then be cut from the strip once the keyframes have found
+/// it, without decoding the video a second time. Both kinds go to `on_frame` on this thread in
+/// the order FFmpeg writes them (each kind in time order). Two threads read FFmpeg's two pipes
+/// into one short queue of bytes, so FFmpeg runs ahead of `on_frame` by a few frames at most,
+/// whichever output it is writing, and frames are made on this thread. Errors as for
+/// [`keyframes`]; the end counts keyframes and strip frames.
+pub fn keyframes_and_strip<E>(
+    input: &str,
+    keyframes: &KeyframeOptions,
+    strip: &StripOptions,
+    limit: Duration,
+    on_frame: &mut dyn FnMut(Sampled) -> Result<(), E>,
+) -> Result<KeyframesEnd, ReadError<E>> {
+    let (key_tx, key_rx) = mpsc::channel::<f64>();
+    let (strip_tx, strip_rx) = mpsc::channel::<f64>();
+    let on_stderr = Box::new(move |line: &str| {
+        if let Some(t) = showinfo_time_of(line, "v2t_keys @ ") {
+            let _ = key_tx.send(t);
+            return true;
+        }
+        if let Some(t) = showinfo_time_of(line, "v2t_strip @ ") {
+            let _ = strip_tx.send(t);
+            return true;
+        }
+        line.contains("v2t_keys @ ") || line.contains("v2t_strip @ ") || is_listing(line)
+    });
+    let (mut reader, writer) =
+        std::io::pipe().map_err(|e| Error::Invalid(format!("strip pipe: {e}")))?;
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(CHUNK_QUEUE);
+    // The strip, from the child's stdin.
+    let strip_sender = tx.clone();
+    let strip_reader = std::thread::spawn(move || -> Result<()> {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let got = match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Invalid(format!("reading the strip: {e}"))),
+            };
+            if strip_sender
+                .send(Chunk::Strip(buf[..got].to_vec()))
+                .is_err()
+            {
+                return Ok(()); // the consumer stopped
+            }
+        }
+    });
+    // The keyframes, from its stdout, with the child's time limit and warnings.
+    let args = dual_args(input, keyframes, strip);
+    let key_reader = std::thread::spawn(move || -> Result<String, ReadError<()>> {
+        crate::run_streaming_with_stdin(
+            "ffmpeg",
+            &args,
+            limit,
+            &mut |data| {
+                tx.send(Chunk::Keys(data.to_vec()))
+                    .map_err(|_| ReadError::Consumer(()))
+            },
+            Some(on_stderr),
+            writer.into(),
+        )
+    });
+    let (mut keys, mut strip) = (PpmStream::default(), PpmStream::default());
+    let mut end = KeyframesEnd::default();
+    let mut take = |chunk: Chunk| -> Result<(), ReadError<E>> {
+        let (ppm, times, what) = match &chunk {
+            Chunk::Keys(_) => (&mut keys, &key_rx, "keyframes"),
+            Chunk::Strip(_) => (&mut strip, &strip_rx, "strip"),
+        };
+        let (Chunk::Keys(data) | Chunk::Strip(data)) = &chunk;
+        for (width, height, rgb) in ppm.push(data)? {
+            // showinfo logs a frame before the encoder writes it.
+            let t = times.recv_timeout(Duration::from_secs(30)).map_err(|_| {
+                Error::Invalid(format!("{what}: no timestamp from FFmpeg for a frame"))
+            })?;
+            let frame = Frame {
+                t,
+                width,
+                height,
+                rgb,
+            };
+            let sampled = match chunk {
+                Chunk::Keys(_) => {
+                    end.frames += 1;
+                    Sampled::Keyframe(frame)
+                }
+                Chunk::Strip(_) => {
+                    end.strip_frames += 1;
+                    Sampled::Strip(frame)
+                }
+            };
+            on_frame(sampled).map_err(ReadError::Consumer)?;
+        }
+        Ok(())
+    };
+    let mut taken = Ok(());
+    for chunk in rx.iter() {
+        taken = take(chunk);
+        if taken.is_err() {
+            break;
+        }
+    }
+    drop(rx); // a stopped consumer stops both readers, and FFmpeg with them
+    let run = key_reader.join().expect("keyframe reader");
+    let strip_read = strip_reader.join().expect("strip reader");
+    taken?;
+    // A strip that could not be read broke FFmpeg's second output: its error says why.
+    end.warnings = match run {
+        Ok(warnings) => warnings,
+        Err(ReadError::Media(e)) => {
+            strip_read?;
+            return Err(ReadError::Media(e));
+        }
+        // Only when this thread stopped reading, which it returned from above.
+        Err(ReadError::Consumer(())) => {
+            return Err(Error::Invalid("keyframes: stopped".into()).into())
+        }
+    };
+    strip_read?;
+    for (ppm, what) in [(&keys, "keyframes"), (&strip, "strip")] {
+        if !ppm.buf.is_empty() {
+            return Err(ReadError::Media(Error::Invalid(format!(
+                "{what}: FFmpeg output ended inside a frame ({} bytes)",
+                ppm.buf.len()
+            ))));
+        }
+    }
+    Ok(end)
 }
 
 /// One subtitle cue: times in seconds, text with markup removed (lines joined by `\n`).

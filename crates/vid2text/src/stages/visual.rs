@@ -1,16 +1,21 @@
 //! The visual stage: for each input the decode stage hands over, its embedded text subtitle
-//! streams, then its picture in two passes:
+//! streams, then its picture, decoded once:
 //!
 //! 1. **Keyframes** (scene changes and at least every second) through OCR of the whole frame,
 //!    near-identical keyframes skipped and reads spaced out where nothing new appears: screen
 //!    text, and the boxes from which the caption band is found
 //!    ([`vid2text_core::captions::BandFinder`]) and watermarks told apart.
-//! 2. **The caption band**, when there is one: FFmpeg crops it and samples it at caption rate
-//!    (5 frames a second by default); a crop whose print has not changed is not read again, the
-//!    others go through OCR with a detector input a tenth of a frame's. Its lines become
-//!    `captions`, with times from the frames' presentation times.
+//! 2. **The caption band**, when there is one. The same FFmpeg run samples the lower part of
+//!    every frame (the strip, from 35 % of the height down) at caption rate (5 frames a second
+//!    by default); strip frames wait until the keyframes have found the band, then the band is
+//!    cut from each. A crop whose print has not changed is not read again, the others go
+//!    through OCR with a detector input a tenth of a frame's. Its lines become `captions`, with
+//!    times from the frames' presentation times. Where the strip cannot serve (no band within
+//!    about 14 s of waiting frames, a band outside the strip, or one that moved once more lines
+//!    were seen) the band is read in a second FFmpeg pass of its own, as before.
 //!
-//! Lines of the band read in the first pass are left to the second; watermarks are kept apart.
+//! Lines of the band read on whole keyframes are left to the band's reading; watermarks are
+//! kept apart.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use vid2text_core::captions::{
 use vid2text_core::doc::{Caption, Failure, Stage, SubtitleCue};
 use vid2text_core::round;
 use vid2text_core::screen::ScreenTracker;
-use vid2text_media::{BandOptions, KeyframeOptions, ReadError};
+use vid2text_media::{BandOptions, Frame, KeyframeOptions, ReadError, Sampled, StripOptions};
 use vid2text_models::ocr::{OcrEngine, TextLine};
 use vid2text_models::ocr_image::{
     BandPrint, DetLimit, Quad, RgbImage, Thumbnail, PRINT_H, PRINT_W,
@@ -161,7 +166,14 @@ impl Reader {
 
     /// The two passes over the picture (see the module docs).
     fn read_keyframes(&mut self, job: &VisualJob, v: &mut Visual) -> Result<(), Failure> {
-        let keyframes = self.read_whole_frames(job, v)?;
+        let o = self.ocr_config();
+        // Where captions may be, read at caption rate in the keyframes' decode.
+        let strip = match o.band {
+            BandChoice::Auto => Some(Strip::new(STRIP_Y0, 1.0, None)),
+            BandChoice::Fixed(b) => Some(Strip::new(b.y0, b.y1, Some(b))),
+            BandChoice::Off => None,
+        };
+        let (keyframes, strip) = self.read_whole_frames(job, v, strip)?;
         let band = match self.ocr_config().band {
             BandChoice::Auto => keyframes.band.as_ref().and_then(BandFinder::band),
             BandChoice::Off => None,
@@ -173,7 +185,15 @@ impl Reader {
         v.watermarks = watermarks;
         if let Some(band) = band {
             v.caption_band = Some(band);
-            self.read_band(job, band, &keyframes.watermarks, v)?;
+            let reader = match strip.and_then(|s| s.reader_for(band)) {
+                Some(reader) => reader,
+                // The band came too late for the strip, moved, or lies outside it: read it
+                // in a pass of its own.
+                None => self.read_band(job, band, &keyframes.watermarks)?,
+            };
+            v.caption_frames += reader.frames;
+            v.caption_reads += reader.reads;
+            v.captions = reader.finish(band, &keyframes.watermarks, end);
         }
         Ok(())
     }
@@ -188,7 +208,12 @@ impl Reader {
     /// Pass 1: keyframes through OCR. A keyframe that looks like the last one read is not read
     /// again; where reads find nothing new (outside the caption band, once it is known), the
     /// next waits longer (see [`Backoff`]).
-    fn read_whole_frames(&mut self, job: &VisualJob, v: &mut Visual) -> Result<Keyframes, Failure> {
+    fn read_whole_frames(
+        &mut self,
+        job: &VisualJob,
+        v: &mut Visual,
+        mut strip: Option<Strip>,
+    ) -> Result<(Keyframes, Option<Strip>), Failure> {
         let c = Arc::clone(&self.config);
         let o = c.ocr.as_ref().expect("OCR settings with an OCR engine");
         // The band as known so far: the user's, or the one found (not with `off`).
@@ -205,7 +230,9 @@ impl Reader {
         let mut last_t = 0.0f64;
         let mut backoff = Backoff::new(o.backoff_s);
         let mut probes = 0;
-        let end = vid2text_media::keyframes(&job.target, &c.keyframes, c.timeout, &mut |frame| {
+        let mut on_keyframe = |frame: vid2text_media::Frame,
+                               ocr: &mut OcrEngine|
+         -> Result<Option<CaptionBand>, vid2text_models::Error> {
             v.keyframes += 1;
             last_t = frame.t;
             let (w, h) = (frame.width as usize, frame.height as usize);
@@ -219,7 +246,7 @@ impl Reader {
             if last.as_ref().is_some_and(same) || backoff.waits(frame.t) {
                 outside.hold(frame.t);
                 k.events.push(Event::Hold(frame.t));
-                return Ok::<_, vid2text_models::Error>(());
+                return Ok(known(k.band.as_ref()));
             }
             // Once the captions have their own pass, a whole frame is read for the other text
             // on it only: with a smaller detector input (see around_captions),
@@ -272,24 +299,50 @@ impl Reader {
             backoff.read(frame.t, new > 0);
             last = Some(thumb);
             k.events.push(Event::Read(frame.t, lines));
-            Ok(())
-        });
+            Ok(band)
+        };
+        let end = match strip.as_mut() {
+            None => vid2text_media::keyframes(&job.target, &c.keyframes, c.timeout, &mut |f| {
+                on_keyframe(f, ocr).map(drop)
+            }),
+            Some(strip) => {
+                let options = StripOptions {
+                    y0: strip.y0,
+                    y1: strip.y1,
+                    fps: o.caption_fps,
+                    max_width: c.keyframes.max_side,
+                };
+                let mut on_frame = |sampled| match sampled {
+                    Sampled::Keyframe(f) => {
+                        let band = on_keyframe(f, ocr)?;
+                        strip.band_known(band, ocr, o.min_confidence)
+                    }
+                    Sampled::Strip(f) => strip.frame(f, ocr, o.min_confidence),
+                };
+                vid2text_media::keyframes_and_strip(
+                    &job.target,
+                    &c.keyframes,
+                    &options,
+                    c.timeout,
+                    &mut on_frame,
+                )
+            }
+        };
         end.map_err(|e| match e {
             ReadError::Consumer(ocr) => Failure::from_error(&job.uri, Stage::Ocr, &ocr),
             ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("keyframes: {e}")),
         })?;
         self.check_frames_reach_the_end(job, v.keyframes, last_t)?;
-        Ok(k)
+        Ok((k, strip))
     }
 
-    /// Pass 2: the caption band at caption rate into caption spans.
+    /// Pass 2, where the strip could not serve: the caption band at caption rate.
     fn read_band(
         &mut self,
         job: &VisualJob,
         band: CaptionBand,
         watermarks: &WatermarkFinder,
-        v: &mut Visual,
-    ) -> Result<(), Failure> {
+    ) -> Result<BandReader, Failure> {
         let c = Arc::clone(&self.config);
         let o = c.ocr.as_ref().expect("OCR settings with an OCR engine");
         let ocr = self.ocr.as_mut().expect("an OCR engine");
@@ -300,46 +353,17 @@ impl Reader {
             max_width: c.keyframes.max_side,
             max_duration_s: c.max_duration_s,
         };
-        let mut tracker = ScreenTracker::for_captions();
-        let mut last: Option<(BandPrint, Vec<bool>)> = None;
+        let mut reader = BandReader::new(band);
         let end = vid2text_media::band_frames(&job.target, &options, c.timeout, &mut |frame| {
-            v.caption_frames += 1;
             let (w, h) = (frame.width as usize, frame.height as usize);
             let img = RgbImage::new(w, h, frame.rgb);
-            let print = BandPrint::of(&img);
-            if last
-                .as_ref()
-                .is_some_and(|(l, cols)| print.same_caption(l, cols))
-            {
-                tracker.hold(frame.t);
-                return Ok::<_, vid2text_models::Error>(());
-            }
-            let lines = located(
-                ocr.recognize_band(&img, o.min_confidence)?,
-                w,
-                h,
-                band.y0,
-                band.y1,
-            );
-            v.caption_reads += 1;
-            let lines = lines
-                .into_iter()
-                .filter(|l| has_letters(&l.text) && !watermarks.is_watermark(&l.text, &l.region))
-                .collect();
-            let rows = rows(lines);
-            let cells = print_cells(&rows, band);
-            let read: Vec<(String, f32)> =
-                rows.into_iter().map(|l| (l.text, l.confidence)).collect();
-            tracker.observe(frame.t, &read);
-            last = Some((print, cells));
-            Ok(())
+            reader.frame(frame.t, &img, ocr, o.min_confidence, Some(watermarks))
         });
         end.map_err(|e| match e {
             ReadError::Consumer(ocr) => Failure::from_error(&job.uri, Stage::Ocr, &ocr),
             ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("caption band: {e}")),
         })?;
-        v.captions = captions(tracker.finish(c.capped(job.info.duration_s)));
-        Ok(())
+        Ok(reader)
     }
 
     /// A damaged video-only file decodes in part and FFmpeg exits 0: its frames stop well before
@@ -387,6 +411,206 @@ fn around_captions() -> DetLimit {
 /// On the captions benchmark, 14 of 60 whole-frame reads took RapidOCR's full size, each about
 /// four times the detector work of a read at 640.
 const PROBE_READS: u32 = 2;
+
+/// Top of the strip read with the keyframes while the band is looked for (fractions of the
+/// height, to the bottom): caption-like lines sit below 60 % of a landscape frame's height and
+/// 45 % of a portrait one's, and a band reaches half a line above its lines.
+const STRIP_Y0: f64 = 0.35;
+
+/// Strip frames kept while the band is not yet known; beyond this the strip is given up and
+/// a band found later gets a pass of its own. 128 MiB is about 14 s of a 720p strip at 5 frames
+/// a second; most captioned videos show their band within a few seconds.
+const STRIP_WAIT_BYTES: usize = 128 << 20;
+
+/// The caption strip read in the keyframes' decode ([`keyframes_and_strip`]): frames wait until
+/// the keyframes have found the band, then the band is cut from each and read as the band pass
+/// reads it ([`BandReader`]).
+///
+/// [`keyframes_and_strip`]: vid2text_media::keyframes_and_strip
+struct Strip {
+    /// The strip, in fractions of the frame height.
+    y0: f64,
+    y1: f64,
+    /// Reading the band as it was first found; its crops are cut there to the end.
+    reader: Option<BandReader>,
+    waiting: Vec<Frame>,
+    waiting_bytes: usize,
+    /// Frames were let go (no band in time, or a band outside the strip): it cannot serve.
+    lost: bool,
+}
+
+impl Strip {
+    fn new(y0: f64, y1: f64, band: Option<CaptionBand>) -> Self {
+        Strip {
+            y0,
+            y1,
+            reader: band.map(BandReader::new),
+            waiting: Vec::new(),
+            waiting_bytes: 0,
+            lost: false,
+        }
+    }
+
+    /// The keyframes know `band` (or not yet): the first band known starts the reading, and the
+    /// frames waiting for it are read.
+    fn band_known(
+        &mut self,
+        band: Option<CaptionBand>,
+        ocr: &mut OcrEngine,
+        min_confidence: f32,
+    ) -> Result<(), vid2text_models::Error> {
+        let Some(band) = band else { return Ok(()) };
+        if self.reader.is_some() || self.lost {
+            return Ok(());
+        }
+        if band.y0 < self.y0 || band.y1 > self.y1 {
+            self.lose();
+            return Ok(());
+        }
+        self.reader = Some(BandReader::new(band));
+        self.waiting_bytes = 0;
+        for f in std::mem::take(&mut self.waiting) {
+            self.frame(f, ocr, min_confidence)?;
+        }
+        Ok(())
+    }
+
+    /// One strip frame: read when the band is known, kept until it is.
+    fn frame(
+        &mut self,
+        f: Frame,
+        ocr: &mut OcrEngine,
+        min_confidence: f32,
+    ) -> Result<(), vid2text_models::Error> {
+        if self.lost {
+            return Ok(());
+        }
+        let Some(reader) = self.reader.as_mut() else {
+            self.waiting_bytes += f.rgb.len();
+            match self.waiting_bytes > STRIP_WAIT_BYTES {
+                true => self.lose(),
+                false => self.waiting.push(f),
+            }
+            return Ok(());
+        };
+        let img = cut(self.y0, self.y1, &f, reader.band);
+        reader.frame(f.t, &img, ocr, min_confidence, None)
+    }
+
+    fn lose(&mut self) {
+        self.lost = true;
+        self.waiting = Vec::new();
+    }
+
+    /// The reading, where it can stand for a band pass with the `band` the keyframes found in
+    /// the end: nothing was let go, and the band first found holds it within a tenth of its
+    /// height (lines read outside it are left out at the end).
+    fn reader_for(self, band: CaptionBand) -> Option<BandReader> {
+        let reader = self.reader.filter(|_| !self.lost)?;
+        let slack = 0.1 * (band.y1 - band.y0);
+        let first = reader.band;
+        (first.y0 <= band.y0 + slack && first.y1 >= band.y1 - slack).then_some(reader)
+    }
+}
+
+/// The rows of strip frame `f` (the strip `y0..y1` of the frame) that hold `band`, on even
+/// rows as FFmpeg's crop of the band pass cuts them (the same rows where the frame's height
+/// divides evenly, else at most an even row apart: the strip does not say the frame's height).
+fn cut(y0: f64, y1: f64, f: &Frame, band: CaptionBand) -> RgbImage {
+    let (w, h) = (f.width as usize, f.height as usize);
+    let span = y1 - y0;
+    let even = |x: f64| ((x.max(0.0) / 2.0).round() as usize) * 2;
+    let top = even(h as f64 * (band.y0 - y0) / span).min(h.saturating_sub(2));
+    let rows = even(h as f64 * (band.y1 - band.y0) / span)
+        .max(2)
+        .min(h - top);
+    RgbImage::new(w, rows, f.rgb[top * w * 3..(top + rows) * w * 3].to_vec())
+}
+
+/// Reads caption band crops at caption rate: a crop whose print has not changed over the
+/// cells of its caption rows is not read again; the lines of the others are kept with their
+/// times, and become caption spans once the band and the watermarks are final.
+struct BandReader {
+    /// Where the crops are cut.
+    band: CaptionBand,
+    last: Option<(BandPrint, Vec<bool>)>,
+    events: Vec<Event>,
+    frames: u64,
+    reads: u64,
+}
+
+impl BandReader {
+    fn new(band: CaptionBand) -> Self {
+        BandReader {
+            band,
+            last: None,
+            events: Vec::new(),
+            frames: 0,
+            reads: 0,
+        }
+    }
+
+    /// A crop of the band at `t`; lines of the `watermarks` given are left out at once (the
+    /// rest at [`Self::finish`]).
+    fn frame(
+        &mut self,
+        t: f64,
+        img: &RgbImage,
+        ocr: &mut OcrEngine,
+        min_confidence: f32,
+        watermarks: Option<&WatermarkFinder>,
+    ) -> Result<(), vid2text_models::Error> {
+        self.frames += 1;
+        let print = BandPrint::of(img);
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(l, cols)| print.same_caption(l, cols))
+        {
+            self.events.push(Event::Hold(t));
+            return Ok(());
+        }
+        let (w, h) = (img.width, img.height);
+        let (y0, y1) = (self.band.y0, self.band.y1);
+        let lines: Vec<Line> = located(ocr.recognize_band(img, min_confidence)?, w, h, y0, y1)
+            .into_iter()
+            .filter(|l| {
+                has_letters(&l.text)
+                    && !watermarks.is_some_and(|m| m.is_watermark(&l.text, &l.region))
+            })
+            .collect();
+        self.reads += 1;
+        let cells = print_cells(&rows(lines.clone()), self.band);
+        self.last = Some((print, cells));
+        self.events.push(Event::Read(t, lines));
+        Ok(())
+    }
+
+    /// The caption spans, with the lines outside the final `band` and the `watermarks` left
+    /// out.
+    fn finish(self, band: CaptionBand, watermarks: &WatermarkFinder, end: f64) -> Vec<Caption> {
+        let mut tracker = ScreenTracker::for_captions();
+        for event in self.events {
+            match event {
+                Event::Hold(t) => tracker.hold(t),
+                Event::Read(t, lines) => {
+                    let kept = lines
+                        .into_iter()
+                        .filter(|l| {
+                            band.holds(&l.region) && !watermarks.is_watermark(&l.text, &l.region)
+                        })
+                        .collect();
+                    let read: Vec<(String, f32)> = rows(kept)
+                        .into_iter()
+                        .map(|l| (l.text, l.confidence))
+                        .collect();
+                    tracker.observe(t, &read);
+                }
+            }
+        }
+        captions(tracker.finish(end))
+    }
+}
 
 /// A line read on a frame, with its box on the whole frame.
 #[derive(Debug, Clone)]
@@ -584,6 +808,78 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The band cut from the strip read with the keyframes is the band pass's crop, pixel for
+    /// pixel and time for time; the keyframes are those of the keyframe pass.
+    #[test]
+    fn the_strip_gives_the_band_pass_crops() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = dir.path().join("v.mp4");
+        let st = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc2=size=320x240:rate=25:duration=3"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .arg(&video)
+            .status()
+            .expect("ffmpeg");
+        assert!(st.success());
+        let input = video.to_str().unwrap();
+        let limit = Duration::from_secs(60);
+        let keys = KeyframeOptions::default();
+        let band = CaptionBand { y0: 0.7, y1: 0.9 };
+        let options = BandOptions {
+            y0: band.y0,
+            y1: band.y1,
+            fps: 5.0,
+            max_width: 1280,
+            max_duration_s: None,
+        };
+        let collect = |f: Frame| (f.t, f.width, f.height, f.rgb);
+        let mut crops = Vec::new();
+        vid2text_media::band_frames(input, &options, limit, &mut |f| {
+            crops.push(collect(f));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let mut keyframes = Vec::new();
+        vid2text_media::keyframes(input, &keys, limit, &mut |f| {
+            keyframes.push(f.t);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let strip = StripOptions {
+            y0: STRIP_Y0,
+            y1: 1.0,
+            fps: 5.0,
+            max_width: 1280,
+        };
+        let (mut cut_crops, mut strip_keyframes) = (Vec::new(), Vec::new());
+        let end = vid2text_media::keyframes_and_strip(input, &keys, &strip, limit, &mut |s| {
+            match s {
+                Sampled::Keyframe(f) => strip_keyframes.push(f.t),
+                Sampled::Strip(f) => {
+                    let img = cut(STRIP_Y0, 1.0, &f, band);
+                    cut_crops.push((f.t, img.width as u32, img.height as u32, img.data));
+                }
+            }
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!(crops.len(), 15);
+        assert_eq!((end.frames, end.strip_frames), (keyframes.len() as u64, 15));
+        assert_eq!(strip_keyframes, keyframes);
+        for (a, b) in crops.iter().zip(&cut_crops) {
+            assert_eq!((a.0, a.1, a.2), (b.0, b.1, b.2));
+            assert!(a.3 == b.3, "the crop at {} s differs", a.0);
+        }
+    }
 
     #[test]
     fn backoff_spaces_out_fruitless_reads_up_to_its_limit() {

@@ -282,6 +282,28 @@ fn english_captions_are_read_and_said_once() {
     assert!(frames >= 80 && reads < frames, "{}", d["stats"]);
 }
 
+/// Captions that start late: the strip read with the keyframes gives up waiting for a band
+/// (128 MiB of 720p strip frames, about 14 s), so the band found at 16 s is read in a pass of
+/// its own from the start, and its lines are still each read once, at their times.
+#[test]
+fn captions_that_start_late_get_a_band_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        Line(16.0, 18.8, "And so, my fellow Americans,"),
+        Line(18.8, 23.4, "ask not what your country can do for you,"),
+        Line(23.4, 27.2, "ask what you can do for your country."),
+    ];
+    let pic = Picture::new(1280, 720, "DejaVu Sans", 44, 40);
+    let clips = [Clip("speech/en/jfk/jfk.flac", 16.0)];
+    let video = captioned(dir.path(), "late", &pic, &clips, &lines, 28.0);
+    let d = run_one(&video, &dir.path().join("out"), &["--asr-model", "tiny.en"]);
+    let caps = captions(&d);
+    each_line_read_once(&caps, &lines, "en");
+    // The band was read from the start all the same: 5 crops a second of the 28 s.
+    let frames = d["stats"]["caption_frames"].as_u64().unwrap();
+    assert!(frames >= 135, "{}", d["stats"]);
+}
+
 /// Mandarin speech captioned in a portrait video at 70 % of its height: the captions are read,
 /// the band is found there, and the text holds the transcript once, in the captions' Simplified
 /// characters.

@@ -463,7 +463,7 @@ impl Strip {
         if self.reader.is_some() || self.lost {
             return Ok(());
         }
-        if band.y0 < self.y0 || band.y1 > self.y1 {
+        if !self.covers(band) {
             self.lose();
             return Ok(());
         }
@@ -473,6 +473,11 @@ impl Strip {
             self.frame(f, ocr, min_confidence)?;
         }
         Ok(())
+    }
+
+    /// Whether `band` can be cut from the strip.
+    fn covers(&self, band: CaptionBand) -> bool {
+        self.y0 <= band.y0 && band.y1 <= self.y1
     }
 
     /// One strip frame: read when the band is known, kept until it is.
@@ -808,6 +813,30 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The strip stands for a band pass only where its reading's band holds the final one and no
+    /// frame was let go.
+    #[test]
+    fn the_strip_serves_only_the_band_it_read() {
+        let first = CaptionBand { y0: 0.80, y1: 0.95 };
+        let strip = |lost: bool| Strip {
+            lost,
+            ..Strip::new(STRIP_Y0, 1.0, Some(first))
+        };
+        assert!(strip(false).reader_for(first).is_some());
+        // Grown or moved by a little (a tenth of its height): the same band.
+        let near = CaptionBand { y0: 0.81, y1: 0.96 };
+        assert!(strip(false).reader_for(near).is_some());
+        // A second caption line above: not read in the crops.
+        let taller = CaptionBand { y0: 0.72, y1: 0.95 };
+        assert!(strip(false).reader_for(taller).is_none());
+        assert!(strip(true).reader_for(first).is_none());
+        // Never started: the band came too late.
+        assert!(Strip::new(STRIP_Y0, 1.0, None).reader_for(first).is_none());
+        // A band above the strip cannot be cut from it.
+        let s = Strip::new(STRIP_Y0, 1.0, None);
+        assert!(s.covers(first) && !s.covers(CaptionBand { y0: 0.30, y1: 0.40 }));
+    }
 
     /// The band cut from the strip read with the keyframes is the band pass's crop, pixel for
     /// pixel and time for time; the keyframes are those of the keyframe pass.

@@ -278,11 +278,21 @@ pub(crate) fn run_streaming_lines<S: AsRef<std::ffi::OsStr>, E>(
     on_bytes: OnBytes<E>,
     on_stderr: Option<StderrLines>,
 ) -> Result<String, ReadError<E>> {
-    run_streaming_with_stdin(program, args, limit, on_bytes, on_stderr, Stdio::null())
+    let clock = SharedClock::default();
+    run_streaming_with_stdin(
+        program,
+        args,
+        limit,
+        on_bytes,
+        on_stderr,
+        Stdio::null(),
+        clock,
+    )
 }
 
-/// [`run_streaming_lines`] with the child's standard input given: FFmpeg writes a second output
-/// to it (`pipe:0`) where two outputs come from one decode.
+/// [`run_streaming_lines`] with the child's standard input given (FFmpeg writes a second output
+/// to it, `pipe:0`, where two outputs come from one decode) and the consumer's clock shared
+/// with that output's reader, whose time waiting on the consumer is not the child's either.
 pub(crate) fn run_streaming_with_stdin<S: AsRef<std::ffi::OsStr>, E>(
     program: &'static str,
     args: &[S],
@@ -290,6 +300,7 @@ pub(crate) fn run_streaming_with_stdin<S: AsRef<std::ffi::OsStr>, E>(
     on_bytes: OnBytes<E>,
     on_stderr: Option<StderrLines>,
     stdin: Stdio,
+    clock: SharedClock,
 ) -> Result<String, ReadError<E>> {
     let mut child = Command::new(executable(program))
         .args(args)
@@ -302,7 +313,6 @@ pub(crate) fn run_streaming_with_stdin<S: AsRef<std::ffi::OsStr>, E>(
     let mut stderr = child.stderr.take().expect("piped stderr");
     let on_stderr = on_stderr.unwrap_or_else(|| Box::new(|_| false));
     let err_reader = std::thread::spawn(move || lines_tail(&mut stderr, 8192, on_stderr));
-    let clock = std::sync::Arc::new(std::sync::Mutex::new(ConsumerClock::default()));
     let watch = std::sync::Arc::clone(&clock);
     let started = std::time::Instant::now();
     let watchdog = std::thread::spawn(move || loop {
@@ -598,19 +608,30 @@ pub fn decode_audio_stream<E>(
 
 /// Time spent by the consumer of a streamed decode.
 #[derive(Default)]
-struct ConsumerClock {
+pub(crate) struct ConsumerClock {
     total: Duration,
     since: Option<std::time::Instant>,
+    /// Readers inside the consumer now: spans of several readers that overlap count once.
+    inside: u32,
 }
 
+/// A [`ConsumerClock`] shared by the readers of one child's outputs.
+pub(crate) type SharedClock = std::sync::Arc<std::sync::Mutex<ConsumerClock>>;
+
 impl ConsumerClock {
-    fn enter(&mut self) {
-        self.since = Some(std::time::Instant::now());
+    pub(crate) fn enter(&mut self) {
+        if self.inside == 0 {
+            self.since = Some(std::time::Instant::now());
+        }
+        self.inside += 1;
     }
 
-    fn leave(&mut self) {
-        if let Some(t) = self.since.take() {
-            self.total += t.elapsed();
+    pub(crate) fn leave(&mut self) {
+        self.inside = self.inside.saturating_sub(1);
+        if self.inside == 0 {
+            if let Some(t) = self.since.take() {
+                self.total += t.elapsed();
+            }
         }
     }
 

@@ -412,8 +412,10 @@ pub fn keyframes_and_strip<E>(
     let (mut reader, writer) =
         std::io::pipe().map_err(|e| Error::Invalid(format!("strip pipe: {e}")))?;
     let (tx, rx) = mpsc::sync_channel::<Chunk>(CHUNK_QUEUE);
+    let clock = crate::SharedClock::default();
     // The strip, from the child's stdin.
     let strip_sender = tx.clone();
+    let strip_clock = std::sync::Arc::clone(&clock);
     let strip_reader = std::thread::spawn(move || -> Result<()> {
         let mut buf = vec![0u8; 65536];
         loop {
@@ -423,10 +425,11 @@ pub fn keyframes_and_strip<E>(
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::Invalid(format!("reading the strip: {e}"))),
             };
-            if strip_sender
-                .send(Chunk::Strip(buf[..got].to_vec()))
-                .is_err()
-            {
+            // Waiting on the consumer is not FFmpeg's time (its time limit).
+            strip_clock.lock().expect("clock").enter();
+            let sent = strip_sender.send(Chunk::Strip(buf[..got].to_vec()));
+            strip_clock.lock().expect("clock").leave();
+            if sent.is_err() {
                 return Ok(()); // the consumer stopped
             }
         }
@@ -444,6 +447,7 @@ pub fn keyframes_and_strip<E>(
             },
             Some(on_stderr),
             writer.into(),
+            clock,
         )
     });
     let (mut keys, mut strip) = (PpmStream::default(), PpmStream::default());

@@ -1,18 +1,21 @@
 //! The visual stage: for each input the decode stage hands over, its embedded text subtitle
-//! streams, then its picture, decoded once:
+//! streams, then its picture:
 //!
 //! 1. **Keyframes** (scene changes and at least every second) through OCR of the whole frame,
 //!    near-identical keyframes skipped and reads spaced out where nothing new appears: screen
 //!    text, and the boxes from which the caption band is found
 //!    ([`vid2text_core::captions::BandFinder`]) and watermarks told apart.
-//! 2. **The caption band**, when there is one. The same FFmpeg run samples the lower part of
-//!    every frame (the strip, from 35 % of the height down) at caption rate (5 frames a second
-//!    by default); strip frames wait until the keyframes have found the band, then the band is
-//!    cut from each. A crop whose print has not changed is not read again, the others go
-//!    through OCR with a detector input a tenth of a frame's. Its lines become `captions`, with
-//!    times from the frames' presentation times. Where the strip cannot serve (no band within
-//!    about 14 s of waiting frames, a band outside the strip, or one that moved once more lines
-//!    were seen) the band is read in a second FFmpeg pass of its own, as before.
+//! 2. **The caption band**, when there is one, sampled at caption rate (5 frames a second by
+//!    default) and cropped by FFmpeg; a crop whose print has not changed is not read again, the
+//!    others go through OCR with a detector input a tenth of a frame's. Its lines become
+//!    `captions`, with times from the frames' presentation times.
+//!
+//! Both come from about one decode: FFmpeg decodes for the keyframes alone until the band is
+//! found; that run then stops, and one run from the start gives the band's crops and the rest
+//! of the keyframes ([`vid2text_media::keyframes_and_strip`]). A video without captions is
+//! decoded once, for its keyframes; a captioned one once, plus its first seconds. Where the
+//! band the keyframes end with is not the one first found (captions that moved), it is read
+//! again in a pass of its own.
 //!
 //! Lines of the band read on whole keyframes are left to the band's reading; watermarks are
 //! kept apart.
@@ -28,7 +31,7 @@ use vid2text_core::captions::{
 use vid2text_core::doc::{Caption, Failure, Stage, SubtitleCue};
 use vid2text_core::round;
 use vid2text_core::screen::ScreenTracker;
-use vid2text_media::{BandOptions, Frame, KeyframeOptions, ReadError, Sampled, StripOptions};
+use vid2text_media::{BandOptions, KeyframeOptions, ReadError, Sampled, StripOptions};
 use vid2text_models::ocr::{OcrEngine, TextLine};
 use vid2text_models::ocr_image::{
     BandPrint, DetLimit, Quad, RgbImage, Thumbnail, PRINT_H, PRINT_W,
@@ -166,14 +169,7 @@ impl Reader {
 
     /// The two passes over the picture (see the module docs).
     fn read_keyframes(&mut self, job: &VisualJob, v: &mut Visual) -> Result<(), Failure> {
-        let o = self.ocr_config();
-        // Where captions may be, read at caption rate in the keyframes' decode.
-        let strip = match o.band {
-            BandChoice::Auto => Some(Strip::new(STRIP_Y0, 1.0, None)),
-            BandChoice::Fixed(b) => Some(Strip::new(b.y0, b.y1, Some(b))),
-            BandChoice::Off => None,
-        };
-        let (keyframes, strip) = self.read_whole_frames(job, v, strip)?;
+        let (keyframes, streamed) = self.read_whole_frames(job, v)?;
         let band = match self.ocr_config().band {
             BandChoice::Auto => keyframes.band.as_ref().and_then(BandFinder::band),
             BandChoice::Off => None,
@@ -185,10 +181,9 @@ impl Reader {
         v.watermarks = watermarks;
         if let Some(band) = band {
             v.caption_band = Some(band);
-            let reader = match strip.and_then(|s| s.reader_for(band)) {
+            let reader = match streamed.filter(|r| r.serves(band)) {
                 Some(reader) => reader,
-                // The band came too late for the strip, moved, or lies outside it: read it
-                // in a pass of its own.
+                // The band moved once more lines were seen: read it again where it ended up.
                 None => self.read_band(job, band, &keyframes.watermarks)?,
             };
             v.caption_frames += reader.frames;
@@ -208,12 +203,17 @@ impl Reader {
     /// Pass 1: keyframes through OCR. A keyframe that looks like the last one read is not read
     /// again; where reads find nothing new (outside the caption band, once it is known), the
     /// next waits longer (see [`Backoff`]).
+    ///
+    /// While the band is looked for, FFmpeg decodes for the keyframes alone; once it is known,
+    /// that run stops and one decode from the start serves both the rest of the keyframes and
+    /// the band at caption rate (its crops read as they come, [`BandReader`]), so a video
+    /// without captions pays nothing for them and a captioned one is decoded about once. That
+    /// reading comes back with the keyframes.
     fn read_whole_frames(
         &mut self,
         job: &VisualJob,
         v: &mut Visual,
-        mut strip: Option<Strip>,
-    ) -> Result<(Keyframes, Option<Strip>), Failure> {
+    ) -> Result<(Keyframes, Option<BandReader>), Failure> {
         let c = Arc::clone(&self.config);
         let o = c.ocr.as_ref().expect("OCR settings with an OCR engine");
         // The band as known so far: the user's, or the one found (not with `off`).
@@ -301,39 +301,63 @@ impl Reader {
             k.events.push(Event::Read(frame.t, lines));
             Ok(band)
         };
-        let end = match strip.as_mut() {
-            None => vid2text_media::keyframes(&job.target, &c.keyframes, c.timeout, &mut |f| {
-                on_keyframe(f, ocr).map(drop)
-            }),
-            Some(strip) => {
-                let options = StripOptions {
-                    y0: strip.y0,
-                    y1: strip.y1,
-                    fps: o.caption_fps,
-                    max_width: c.keyframes.max_side,
-                };
-                let mut on_frame = |sampled| match sampled {
-                    Sampled::Keyframe(f) => {
-                        let band = on_keyframe(f, ocr)?;
-                        strip.band_known(band, ocr, o.min_confidence)
-                    }
-                    Sampled::Strip(f) => strip.frame(f, ocr, o.min_confidence),
-                };
-                vid2text_media::keyframes_and_strip(
-                    &job.target,
-                    &c.keyframes,
-                    &options,
-                    c.timeout,
-                    &mut on_frame,
-                )
-            }
-        };
-        end.map_err(|e| match e {
+        let fail = |e: ReadError<vid2text_models::Error>, what: &str| match e {
             ReadError::Consumer(ocr) => Failure::from_error(&job.uri, Stage::Ocr, &ocr),
-            ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("keyframes: {e}")),
-        })?;
+            ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("{what}: {e}")),
+        };
+        // Up to the keyframe at which the band is known (from the start with the user's band).
+        let mut found: Option<(f64, CaptionBand)> = match o.band {
+            BandChoice::Fixed(b) => Some((f64::NEG_INFINITY, b)),
+            _ => None,
+        };
+        if found.is_none() {
+            let end = vid2text_media::keyframes(&job.target, &c.keyframes, c.timeout, &mut |f| {
+                let t = f.t;
+                match on_keyframe(f, ocr).map_err(Switch::Failed)? {
+                    Some(band) if o.band == BandChoice::Auto => Err(Switch::Band(t, band)),
+                    _ => Ok(()),
+                }
+            });
+            match end {
+                Ok(_) => {}
+                Err(ReadError::Consumer(Switch::Band(t, band))) => found = Some((t, band)),
+                Err(ReadError::Consumer(Switch::Failed(e))) => {
+                    return Err(fail(ReadError::Consumer(e), "keyframes"))
+                }
+                Err(ReadError::Media(e)) => return Err(fail(ReadError::Media(e), "keyframes")),
+            }
+        }
+        // Then the rest of the keyframes (those read already come again and are passed over)
+        // and the band from the start, in one decode.
+        let mut streamed = None;
+        if let Some((read_to, band)) = found {
+            let options = StripOptions {
+                y0: band.y0,
+                y1: band.y1,
+                fps: o.caption_fps,
+                max_width: c.keyframes.max_side,
+            };
+            let mut reader = BandReader::new(band);
+            let mut on_frame = |sampled| match sampled {
+                Sampled::Keyframe(f) if f.t <= read_to => Ok(()),
+                Sampled::Keyframe(f) => on_keyframe(f, ocr).map(drop),
+                Sampled::Strip(f) => {
+                    let img = RgbImage::new(f.width as usize, f.height as usize, f.rgb);
+                    reader.frame(f.t, &img, ocr, o.min_confidence, None)
+                }
+            };
+            vid2text_media::keyframes_and_strip(
+                &job.target,
+                &c.keyframes,
+                &options,
+                c.timeout,
+                &mut on_frame,
+            )
+            .map_err(|e| fail(e, "keyframes and caption band"))?;
+            streamed = Some(reader);
+        }
         self.check_frames_reach_the_end(job, v.keyframes, last_t)?;
-        Ok((k, strip))
+        Ok((k, streamed))
     }
 
     /// Pass 2, where the strip could not serve: the caption band at caption rate.
@@ -412,124 +436,10 @@ fn around_captions() -> DetLimit {
 /// four times the detector work of a read at 640.
 const PROBE_READS: u32 = 2;
 
-/// Top of the strip read with the keyframes while the band is looked for (fractions of the
-/// height, to the bottom): caption-like lines sit below 60 % of a landscape frame's height and
-/// 45 % of a portrait one's, and a band reaches half a line above its lines.
-const STRIP_Y0: f64 = 0.35;
-
-/// Strip frames kept while the band is not yet known; beyond this the strip is given up and
-/// a band found later gets a pass of its own. 128 MiB is about 14 s of a 720p strip at 5 frames
-/// a second; most captioned videos show their band within a few seconds.
-const STRIP_WAIT_BYTES: usize = 128 << 20;
-
-/// The caption strip read in the keyframes' decode ([`keyframes_and_strip`]): frames wait until
-/// the keyframes have found the band, then the band is cut from each and read as the band pass
-/// reads it ([`BandReader`]).
-///
-/// [`keyframes_and_strip`]: vid2text_media::keyframes_and_strip
-struct Strip {
-    /// The strip, in fractions of the frame height.
-    y0: f64,
-    y1: f64,
-    /// Reading the band as it was first found; its crops are cut there to the end.
-    reader: Option<BandReader>,
-    waiting: Vec<Frame>,
-    waiting_bytes: usize,
-    /// Frames were let go (no band in time, or a band outside the strip): it cannot serve.
-    lost: bool,
-}
-
-impl Strip {
-    fn new(y0: f64, y1: f64, band: Option<CaptionBand>) -> Self {
-        Strip {
-            y0,
-            y1,
-            reader: band.map(BandReader::new),
-            waiting: Vec::new(),
-            waiting_bytes: 0,
-            lost: false,
-        }
-    }
-
-    /// The keyframes know `band` (or not yet): the first band known starts the reading, and the
-    /// frames waiting for it are read.
-    fn band_known(
-        &mut self,
-        band: Option<CaptionBand>,
-        ocr: &mut OcrEngine,
-        min_confidence: f32,
-    ) -> Result<(), vid2text_models::Error> {
-        let Some(band) = band else { return Ok(()) };
-        if self.reader.is_some() || self.lost {
-            return Ok(());
-        }
-        if !self.covers(band) {
-            self.lose();
-            return Ok(());
-        }
-        self.reader = Some(BandReader::new(band));
-        self.waiting_bytes = 0;
-        for f in std::mem::take(&mut self.waiting) {
-            self.frame(f, ocr, min_confidence)?;
-        }
-        Ok(())
-    }
-
-    /// Whether `band` can be cut from the strip.
-    fn covers(&self, band: CaptionBand) -> bool {
-        self.y0 <= band.y0 && band.y1 <= self.y1
-    }
-
-    /// One strip frame: read when the band is known, kept until it is.
-    fn frame(
-        &mut self,
-        f: Frame,
-        ocr: &mut OcrEngine,
-        min_confidence: f32,
-    ) -> Result<(), vid2text_models::Error> {
-        if self.lost {
-            return Ok(());
-        }
-        let Some(reader) = self.reader.as_mut() else {
-            self.waiting_bytes += f.rgb.len();
-            match self.waiting_bytes > STRIP_WAIT_BYTES {
-                true => self.lose(),
-                false => self.waiting.push(f),
-            }
-            return Ok(());
-        };
-        let img = cut(self.y0, self.y1, &f, reader.band);
-        reader.frame(f.t, &img, ocr, min_confidence, None)
-    }
-
-    fn lose(&mut self) {
-        self.lost = true;
-        self.waiting = Vec::new();
-    }
-
-    /// The reading, where it can stand for a band pass with the `band` the keyframes found in
-    /// the end: nothing was let go, and the band first found holds it within a tenth of its
-    /// height (lines read outside it are left out at the end).
-    fn reader_for(self, band: CaptionBand) -> Option<BandReader> {
-        let reader = self.reader.filter(|_| !self.lost)?;
-        let slack = 0.1 * (band.y1 - band.y0);
-        let first = reader.band;
-        (first.y0 <= band.y0 + slack && first.y1 >= band.y1 - slack).then_some(reader)
-    }
-}
-
-/// The rows of strip frame `f` (the strip `y0..y1` of the frame) that hold `band`, on even
-/// rows as FFmpeg's crop of the band pass cuts them (the same rows where the frame's height
-/// divides evenly, else at most an even row apart: the strip does not say the frame's height).
-fn cut(y0: f64, y1: f64, f: &Frame, band: CaptionBand) -> RgbImage {
-    let (w, h) = (f.width as usize, f.height as usize);
-    let span = y1 - y0;
-    let even = |x: f64| ((x.max(0.0) / 2.0).round() as usize) * 2;
-    let top = even(h as f64 * (band.y0 - y0) / span).min(h.saturating_sub(2));
-    let rows = even(h as f64 * (band.y1 - band.y0) / span)
-        .max(2)
-        .min(h - top);
-    RgbImage::new(w, rows, f.rgb[top * w * 3..(top + rows) * w * 3].to_vec())
+/// How the keyframe run that looks for the band ends: stopped at the band, or failed.
+enum Switch {
+    Band(f64, CaptionBand),
+    Failed(vid2text_models::Error),
 }
 
 /// Reads caption band crops at caption rate: a crop whose print has not changed over the
@@ -553,6 +463,14 @@ impl BandReader {
             frames: 0,
             reads: 0,
         }
+    }
+
+    /// Whether this reading can stand for a band pass over `band`, the band the keyframes
+    /// found in the end: the band it read holds it within a tenth of its height (the lines read
+    /// outside it are left out at [`Self::finish`]).
+    fn serves(&self, band: CaptionBand) -> bool {
+        let slack = 0.1 * (band.y1 - band.y0);
+        self.band.y0 <= band.y0 + slack && self.band.y1 >= band.y1 - slack
     }
 
     /// A crop of the band at `t`; lines of the `watermarks` given are left out at once (the
@@ -585,7 +503,14 @@ impl BandReader {
             })
             .collect();
         self.reads += 1;
-        let cells = print_cells(&rows(lines.clone()), self.band);
+        // Without the final watermarks yet, corner lines (where watermarks are) are left out of
+        // the cells: a handle on a caption's row would widen it and hide the next caption.
+        let in_cells: Vec<Line> = lines
+            .iter()
+            .filter(|l| watermarks.is_some() || !l.region.in_corner())
+            .cloned()
+            .collect();
+        let cells = print_cells(&rows(in_cells), self.band);
         self.last = Some((print, cells));
         self.events.push(Event::Read(t, lines));
         Ok(())
@@ -814,34 +739,23 @@ impl Backoff {
 mod tests {
     use super::*;
 
-    /// The strip stands for a band pass only where its reading's band holds the final one and no
-    /// frame was let go.
+    /// A band read from the start stands for a band pass only where it holds the final band.
     #[test]
-    fn the_strip_serves_only_the_band_it_read() {
+    fn a_band_reading_serves_the_band_it_holds() {
         let first = CaptionBand { y0: 0.80, y1: 0.95 };
-        let strip = |lost: bool| Strip {
-            lost,
-            ..Strip::new(STRIP_Y0, 1.0, Some(first))
-        };
-        assert!(strip(false).reader_for(first).is_some());
+        let reading = BandReader::new(first);
+        assert!(reading.serves(first));
         // Grown or moved by a little (a tenth of its height): the same band.
-        let near = CaptionBand { y0: 0.81, y1: 0.96 };
-        assert!(strip(false).reader_for(near).is_some());
-        // A second caption line above: not read in the crops.
-        let taller = CaptionBand { y0: 0.72, y1: 0.95 };
-        assert!(strip(false).reader_for(taller).is_none());
-        assert!(strip(true).reader_for(first).is_none());
-        // Never started: the band came too late.
-        assert!(Strip::new(STRIP_Y0, 1.0, None).reader_for(first).is_none());
-        // A band above the strip cannot be cut from it.
-        let s = Strip::new(STRIP_Y0, 1.0, None);
-        assert!(s.covers(first) && !s.covers(CaptionBand { y0: 0.30, y1: 0.40 }));
+        assert!(reading.serves(CaptionBand { y0: 0.81, y1: 0.96 }));
+        // A second caption line above: not in the crops read.
+        assert!(!reading.serves(CaptionBand { y0: 0.72, y1: 0.95 }));
+        assert!(!reading.serves(CaptionBand { y0: 0.5, y1: 0.6 }));
     }
 
-    /// The band cut from the strip read with the keyframes is the band pass's crop, pixel for
-    /// pixel and time for time; the keyframes are those of the keyframe pass.
+    /// The band read in the keyframes' decode is the band pass's crop, pixel for pixel and time
+    /// for time; the keyframes are those of the keyframe pass.
     #[test]
-    fn the_strip_gives_the_band_pass_crops() {
+    fn one_decode_gives_the_keyframes_and_the_band_pass_crops() {
         let dir = tempfile::tempdir().unwrap();
         let video = dir.path().join("v.mp4");
         let st = std::process::Command::new("ffmpeg")
@@ -862,49 +776,44 @@ mod tests {
         let input = video.to_str().unwrap();
         let limit = Duration::from_secs(60);
         let keys = KeyframeOptions::default();
-        let band = CaptionBand { y0: 0.7, y1: 0.9 };
-        let options = BandOptions {
-            y0: band.y0,
-            y1: band.y1,
+        let band = BandOptions {
+            y0: 0.7,
+            y1: 0.9,
             fps: 5.0,
             max_width: 1280,
             max_duration_s: None,
         };
-        let collect = |f: Frame| (f.t, f.width, f.height, f.rgb);
         let mut crops = Vec::new();
-        vid2text_media::band_frames(input, &options, limit, &mut |f| {
-            crops.push(collect(f));
+        vid2text_media::band_frames(input, &band, limit, &mut |f| {
+            crops.push((f.t, f.width, f.height, f.rgb));
             Ok::<_, ()>(())
         })
         .unwrap();
         let mut keyframes = Vec::new();
         vid2text_media::keyframes(input, &keys, limit, &mut |f| {
-            keyframes.push(f.t);
+            keyframes.push((f.t, f.rgb));
             Ok::<_, ()>(())
         })
         .unwrap();
         let strip = StripOptions {
-            y0: STRIP_Y0,
-            y1: 1.0,
-            fps: 5.0,
-            max_width: 1280,
+            y0: band.y0,
+            y1: band.y1,
+            fps: band.fps,
+            max_width: band.max_width,
         };
-        let (mut cut_crops, mut strip_keyframes) = (Vec::new(), Vec::new());
+        let (mut strip_crops, mut strip_keyframes) = (Vec::new(), Vec::new());
         let end = vid2text_media::keyframes_and_strip(input, &keys, &strip, limit, &mut |s| {
             match s {
-                Sampled::Keyframe(f) => strip_keyframes.push(f.t),
-                Sampled::Strip(f) => {
-                    let img = cut(STRIP_Y0, 1.0, &f, band);
-                    cut_crops.push((f.t, img.width as u32, img.height as u32, img.data));
-                }
+                Sampled::Keyframe(f) => strip_keyframes.push((f.t, f.rgb)),
+                Sampled::Strip(f) => strip_crops.push((f.t, f.width, f.height, f.rgb)),
             }
             Ok::<_, ()>(())
         })
         .unwrap();
         assert_eq!(crops.len(), 15);
         assert_eq!((end.frames, end.strip_frames), (keyframes.len() as u64, 15));
-        assert_eq!(strip_keyframes, keyframes);
-        for (a, b) in crops.iter().zip(&cut_crops) {
+        assert!(strip_keyframes == keyframes, "the keyframes differ");
+        for (a, b) in crops.iter().zip(&strip_crops) {
             assert_eq!((a.0, a.1, a.2), (b.0, b.1, b.2));
             assert!(a.3 == b.3, "the crop at {} s differs", a.0);
         }

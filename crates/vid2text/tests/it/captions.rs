@@ -282,11 +282,11 @@ fn english_captions_are_read_and_said_once() {
     assert!(frames >= 80 && reads < frames, "{}", d["stats"]);
 }
 
-/// Captions that start late: the strip read with the keyframes gives up waiting for a band
-/// (128 MiB of 720p strip frames, about 14 s), so the band found at 16 s is read in a pass of
-/// its own from the start, and its lines are still each read once, at their times.
+/// Captions that start late: the keyframes find the band at about 19 s, and the decode that
+/// follows reads the band from the start and the keyframes after 19 s (those before are not
+/// read or counted twice); every line is read once, at its time.
 #[test]
-fn captions_that_start_late_get_a_band_pass() {
+fn captions_that_start_late_are_read_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let lines = [
         Line(16.0, 18.8, "And so, my fellow Americans,"),
@@ -299,9 +299,42 @@ fn captions_that_start_late_get_a_band_pass() {
     let d = run_one(&video, &dir.path().join("out"), &["--asr-model", "tiny.en"]);
     let caps = captions(&d);
     each_line_read_once(&caps, &lines, "en");
-    // The band was read from the start all the same: 5 crops a second of the 28 s.
+    // The band was read from the start: 5 crops a second of the 28 s; each keyframe once.
     let frames = d["stats"]["caption_frames"].as_u64().unwrap();
     assert!(frames >= 135, "{}", d["stats"]);
+    let keyframes = d["stats"]["keyframes"].as_u64().unwrap();
+    assert!((28..=36).contains(&keyframes), "{}", d["stats"]);
+}
+
+/// Captions that move: the first two at the bottom, where the band is first found, the next
+/// four higher up. The keyframes end with the band where most captions were, which the first
+/// decode did not read, so it is read again there: every line of it once, at its time.
+#[test]
+fn a_band_that_moves_is_read_again_where_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = "{\\pos(640,530)}";
+    let later = [
+        (6.0, 8.0, "ask not what your country"),
+        (8.0, 10.0, "can do for you, ask what"),
+        (10.0, 12.0, "you can do for your country."),
+        (12.0, 14.0, "Thank you for watching"),
+    ];
+    let texts: Vec<String> = later.iter().map(|l| format!("{up}{}", l.2)).collect();
+    let mut lines = vec![
+        Line(1.0, 3.0, "And so, my fellow"),
+        Line(3.0, 5.0, "Americans, listen"),
+    ];
+    lines.extend(later.iter().zip(&texts).map(|(l, t)| Line(l.0, l.1, t)));
+    let pic = Picture::new(1280, 720, "DejaVu Sans", 44, 40);
+    let clips = [Clip("speech/en/jfk/jfk.flac", 1.0)];
+    let video = captioned(dir.path(), "moves", &pic, &clips, &lines, 15.0);
+    let d = run_one(&video, &dir.path().join("out"), &["--asr-model", "tiny.en"]);
+    let band = d["stats"]["caption_band"].as_array().unwrap();
+    let (y0, y1) = (band[0].as_f64().unwrap(), band[1].as_f64().unwrap());
+    assert!(y0 > 0.6 && y1 < 0.8, "the upper band: {band:?}");
+    let caps = captions(&d);
+    let moved: Vec<Line> = later.iter().map(|l| Line(l.0, l.1, l.2)).collect();
+    each_line_read_once(&caps, &moved, "en");
 }
 
 /// Mandarin speech captioned in a portrait video at 70 % of its height: the captions are read,

@@ -67,31 +67,29 @@ fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
     frame_pipe_args(input, o.max_duration_s, &filter)
 }
 
+/// An output of every frame the filters give, as binary PPM images one after the other.
+const PPM_OUTPUT: [&str; 8] = [
+    "-fps_mode",
+    "passthrough",
+    "-f",
+    "image2pipe",
+    "-c:v",
+    "ppm",
+    "-pix_fmt",
+    "rgb24",
+];
+
 /// FFmpeg's arguments to run the first video stream (not cover art) through `filter` and write
 /// its frames as PPM images to stdout, with `showinfo`'s lines (frame times) on stderr.
 fn frame_pipe_args(input: &str, max_duration_s: Option<f64>, filter: &str) -> Vec<String> {
+    let mut after = vec!["-map", "0:V:0", "-an", "-sn", "-dn", "-vf", filter];
+    after.extend(PPM_OUTPUT);
+    after.push("pipe:1");
     ffmpeg_args(
         &["-nostats", "-loglevel", "info", "-threads", "1"],
         input,
         max_duration_s,
-        &[
-            "-map",
-            "0:V:0",
-            "-an",
-            "-sn",
-            "-dn",
-            "-vf",
-            filter,
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "image2pipe",
-            "-c:v",
-            "ppm",
-            "-pix_fmt",
-            "rgb24",
-            "pipe:1",
-        ],
+        &after,
     )
 }
 
@@ -350,24 +348,9 @@ fn dual_args(input: &str, k: &KeyframeOptions, s: &StripOptions) -> Vec<String> 
         if let Some(max) = k.max_duration_s {
             args.extend(["-t".to_string(), format!("{max:.3}")]);
         }
-        args.extend(
-            [
-                "-map",
-                label,
-                "-fps_mode",
-                "passthrough",
-                "-threads",
-                "1",
-                "-f",
-                "image2pipe",
-                "-c:v",
-                "ppm",
-                "-pix_fmt",
-                "rgb24",
-                pipe,
-            ]
-            .map(String::from),
-        );
+        args.extend(["-map", label, "-threads", "1"].map(String::from));
+        args.extend(PPM_OUTPUT.map(String::from));
+        args.push(pipe.to_string());
     }
     args
 }

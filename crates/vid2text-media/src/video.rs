@@ -49,21 +49,25 @@ pub struct Frame {
 #[derive(Debug, Clone, Default)]
 pub struct KeyframesEnd {
     pub frames: u64,
-    /// Strip frames, with [`keyframes_and_strip`].
-    pub strip_frames: u64,
+    /// Band crops, with [`keyframes_and_band`].
+    pub band_crops: u64,
     pub warnings: String,
 }
 
-fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
+/// The filters that thin, scale and select the keyframes.
+fn keyframe_chain(o: &KeyframeOptions) -> String {
     let m = o.max_side.max(32);
-    let filter = format!(
+    format!(
         "fps={fps},scale=w='min({m},iw)':h='min({m},ih)':force_original_aspect_ratio=decrease,\
-         select='isnan(prev_selected_t)+gte(t-prev_selected_t,{interval})+gt(scene,{scene})',\
-         showinfo",
+         select='isnan(prev_selected_t)+gte(t-prev_selected_t,{interval})+gt(scene,{scene})'",
         fps = o.sample_fps,
         interval = o.interval_s.max(0.05) - 0.5 / o.sample_fps,
         scene = o.scene_threshold,
-    );
+    )
+}
+
+fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
+    let filter = format!("{},showinfo", keyframe_chain(o));
     frame_pipe_args(input, o.max_duration_s, &filter)
 }
 
@@ -107,17 +111,22 @@ pub struct BandOptions {
     pub max_duration_s: Option<f64>,
 }
 
-fn band_args(input: &str, o: &BandOptions) -> Vec<String> {
-    // Crop on even pixel rows (chroma subsampling), then scale down: the band of a 4K video is
-    // no larger than that of a 720p one once it reaches us.
-    let filter = format!(
-        "fps={fps},crop=w=iw:h=trunc(ih*{h}/2)*2:x=0:y=trunc(ih*{y0}/2)*2,\
-         scale=w='min({w},iw)':h=-2,showinfo",
+/// The filters that sample and crop the band: on even pixel rows (chroma subsampling), at least
+/// two, then scaled down (the band of a 4K video is no larger than that of a 720p one once it
+/// reaches us).
+fn band_chain(o: &BandOptions) -> String {
+    format!(
+        "fps={fps},crop=w=iw:h='max(2,trunc(ih*{h}/2)*2)':x=0:y=trunc(ih*{y0}/2)*2,\
+         scale=w='min({w},iw)':h=-2",
         fps = o.fps,
         h = (o.y1 - o.y0).clamp(0.01, 1.0),
         y0 = o.y0.clamp(0.0, 0.99),
         w = o.max_width.max(32),
-    );
+    )
+}
+
+fn band_args(input: &str, o: &BandOptions) -> Vec<String> {
+    let filter = format!("{},showinfo", band_chain(o));
     frame_pipe_args(input, o.max_duration_s, &filter)
 }
 
@@ -157,6 +166,43 @@ impl PpmStream {
             frames.push((w, h, rgb));
         }
         Ok(frames)
+    }
+}
+
+impl PpmStream {
+    /// [`Self::push`], each frame given its time from `times` (`showinfo` logs a frame before
+    /// the encoder writes it); `what` names the output in errors.
+    fn push_timed(
+        &mut self,
+        data: &[u8],
+        times: &mpsc::Receiver<f64>,
+        what: &str,
+    ) -> Result<Vec<Frame>> {
+        self.push(data)?
+            .into_iter()
+            .map(|(width, height, rgb)| {
+                let t = times.recv_timeout(Duration::from_secs(30)).map_err(|_| {
+                    Error::Invalid(format!("{what}: no timestamp from FFmpeg for a frame"))
+                })?;
+                Ok(Frame {
+                    t,
+                    width,
+                    height,
+                    rgb,
+                })
+            })
+            .collect()
+    }
+
+    /// An error when FFmpeg's output ended inside a frame.
+    fn finish(&self, what: &str) -> Result<()> {
+        match self.buf.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Invalid(format!(
+                "{what}: FFmpeg output ended inside a frame ({} bytes)",
+                self.buf.len()
+            ))),
+        }
     }
 }
 
@@ -248,33 +294,18 @@ fn frames<E>(
         args,
         limit,
         &mut |data| {
-            for (width, height, rgb) in ppm.push(data)? {
-                // showinfo logs a frame before the encoder writes it.
-                let t = rx.recv_timeout(Duration::from_secs(30)).map_err(|_| {
-                    Error::Invalid("keyframes: no timestamp from FFmpeg for a frame".into())
-                })?;
+            for frame in ppm.push_timed(data, &rx, "keyframes")? {
                 frames += 1;
-                on_frame(Frame {
-                    t,
-                    width,
-                    height,
-                    rgb,
-                })
-                .map_err(ReadError::Consumer)?;
+                on_frame(frame).map_err(ReadError::Consumer)?;
             }
             Ok(())
         },
         Some(on_stderr),
     )?;
-    if !ppm.buf.is_empty() {
-        return Err(ReadError::Media(Error::Invalid(format!(
-            "keyframes: FFmpeg output ended inside a frame ({} bytes)",
-            ppm.buf.len()
-        ))));
-    }
+    ppm.finish("keyframes")?;
     Ok(KeyframesEnd {
         frames,
-        strip_frames: 0,
+        band_crops: 0,
         warnings,
     })
 }
@@ -288,45 +319,21 @@ fn is_listing(line: &str) -> bool {
         || line.starts_with("Press [q]")
 }
 
-/// The lower part of the frame read at caption rate in the same FFmpeg run as the keyframes
-/// ([`keyframes_and_strip`]): where a caption band can be, before it is known.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StripOptions {
-    /// The strip, in fractions of the frame height.
-    pub y0: f64,
-    pub y1: f64,
-    /// Frames per second.
-    pub fps: f64,
-    /// The strip is scaled (keeping its aspect) to at most this width.
-    pub max_width: u32,
-}
-
-/// A frame of [`keyframes_and_strip`].
+/// A frame of [`keyframes_and_band`].
 #[derive(Debug, Clone)]
 pub enum Sampled {
     Keyframe(Frame),
-    Strip(Frame),
+    Band(Frame),
 }
 
-/// The filter graph of [`keyframes_and_strip`]: one decode split into the keyframe chain of
-/// [`keyframe_args`] and the strip chain of [`band_args`], each with its own named `showinfo`
+/// The arguments of [`keyframes_and_band`]: one decode `split` into the keyframe chain and the
+/// band chain of [`keyframe_args`] and [`band_args`], each with its own named `showinfo`
 /// (logged as `[v2t_keys @ 0x…]` by FFmpeg 6, `[showinfo@v2t_keys @ 0x…]` by 5).
-fn dual_args(input: &str, k: &KeyframeOptions, s: &StripOptions) -> Vec<String> {
-    let m = k.max_side.max(32);
+fn dual_args(input: &str, k: &KeyframeOptions, b: &BandOptions) -> Vec<String> {
     let graph = format!(
-        "[0:V:0]split=2[a][b];\
-         [a]fps={kfps},scale=w='min({m},iw)':h='min({m},ih)':force_original_aspect_ratio=decrease,\
-         select='isnan(prev_selected_t)+gte(t-prev_selected_t,{interval})+gt(scene,{scene})',\
-         showinfo@v2t_keys[k];\
-         [b]fps={sfps},crop=w=iw:h='max(2,trunc(ih*{h}/2)*2)':x=0:y=trunc(ih*{y0}/2)*2,\
-         scale=w='min({w},iw)':h=-2,showinfo@v2t_strip[s]",
-        kfps = k.sample_fps,
-        interval = k.interval_s.max(0.05) - 0.5 / k.sample_fps,
-        scene = k.scene_threshold,
-        sfps = s.fps,
-        h = (s.y1 - s.y0).clamp(0.01, 1.0),
-        y0 = s.y0.clamp(0.0, 0.99),
-        w = s.max_width.max(32),
+        "[0:V:0]split=2[a][b];[a]{},showinfo@v2t_keys[k];[b]{},showinfo@v2t_band[s]",
+        keyframe_chain(k),
+        band_chain(b),
     );
     let mut args = ffmpeg_args(
         &[
@@ -343,9 +350,12 @@ fn dual_args(input: &str, k: &KeyframeOptions, s: &StripOptions) -> Vec<String> 
         &["-filter_complex", &graph],
     );
     // Each output its own time limit (`-t` is an output option), threads and pipe: keyframes
-    // on stdout, the strip on the child's stdin (a pipe opened for writing).
-    for (label, pipe) in [("[k]", "pipe:1"), ("[s]", "pipe:0")] {
-        if let Some(max) = k.max_duration_s {
+    // on stdout, the band on the child's stdin (a pipe opened for writing).
+    for (label, max, pipe) in [
+        ("[k]", k.max_duration_s, "pipe:1"),
+        ("[s]", b.max_duration_s, "pipe:0"),
+    ] {
+        if let Some(max) = max {
             args.extend(["-t".to_string(), format!("{max:.3}")]);
         }
         args.extend(["-map", label, "-threads", "1"].map(String::from));
@@ -355,70 +365,68 @@ fn dual_args(input: &str, k: &KeyframeOptions, s: &StripOptions) -> Vec<String> 
     args
 }
 
-/// Output of [`keyframes_and_strip`]'s FFmpeg, as read from one pipe or the other.
+/// Output of [`keyframes_and_band`]'s FFmpeg, as read from one pipe or the other.
 enum Chunk {
     Keys(Vec<u8>),
-    Strip(Vec<u8>),
+    Band(Vec<u8>),
 }
 
-/// Reads (of up to 64 KiB) of [`keyframes_and_strip`]'s two pipes not yet taken: FFmpeg waits
+/// Reads (of up to 64 KiB) of [`keyframes_and_band`]'s two pipes not yet taken: FFmpeg waits
 /// beyond this (16 MiB, a few frames).
 const CHUNK_QUEUE: usize = 256;
 
-/// [`keyframes`] and a strip of every frame at a fixed rate ([`StripOptions`]) from one decode
-/// of the video: the caption band can then be cut from the strip once the keyframes have found
-/// it, without decoding the video a second time. Both kinds go to `on_frame` on this thread in
-/// the order FFmpeg writes them (each kind in time order). Two threads read FFmpeg's two pipes
-/// into one short queue of bytes, so FFmpeg runs ahead of `on_frame` by a few frames at most,
-/// whichever output it is writing, and frames are made on this thread. Errors as for
-/// [`keyframes`]; the end counts keyframes and strip frames.
-pub fn keyframes_and_strip<E>(
+/// [`keyframes`] and [`band_frames`] from one decode of the video. Both kinds go to `on_frame`
+/// on this thread in the order FFmpeg writes them (each kind in time order). Two threads read
+/// FFmpeg's two pipes into one short queue of bytes, so FFmpeg runs ahead of `on_frame` by a
+/// few frames at most, whichever output it is writing, and frames are made on this thread.
+/// Errors as for [`keyframes`]; the end counts keyframes and band crops.
+pub fn keyframes_and_band<E>(
     input: &str,
     keyframes: &KeyframeOptions,
-    strip: &StripOptions,
+    band: &BandOptions,
     limit: Duration,
     on_frame: &mut dyn FnMut(Sampled) -> Result<(), E>,
 ) -> Result<KeyframesEnd, ReadError<E>> {
     let (key_tx, key_rx) = mpsc::channel::<f64>();
-    let (strip_tx, strip_rx) = mpsc::channel::<f64>();
+    let (band_tx, band_rx) = mpsc::channel::<f64>();
     let on_stderr = Box::new(move |line: &str| {
         if let Some(t) = showinfo_time_of(line, "v2t_keys @ ") {
             let _ = key_tx.send(t);
             return true;
         }
-        if let Some(t) = showinfo_time_of(line, "v2t_strip @ ") {
-            let _ = strip_tx.send(t);
+        if let Some(t) = showinfo_time_of(line, "v2t_band @ ") {
+            let _ = band_tx.send(t);
             return true;
         }
-        line.contains("v2t_keys @ ") || line.contains("v2t_strip @ ") || is_listing(line)
+        line.contains("v2t_keys @ ") || line.contains("v2t_band @ ") || is_listing(line)
     });
     let (mut reader, writer) =
-        std::io::pipe().map_err(|e| Error::Invalid(format!("strip pipe: {e}")))?;
+        std::io::pipe().map_err(|e| Error::Invalid(format!("band pipe: {e}")))?;
     let (tx, rx) = mpsc::sync_channel::<Chunk>(CHUNK_QUEUE);
     let clock = crate::SharedClock::default();
-    // The strip, from the child's stdin.
-    let strip_sender = tx.clone();
-    let strip_clock = std::sync::Arc::clone(&clock);
-    let strip_reader = std::thread::spawn(move || -> Result<()> {
+    // The band, from the child's stdin.
+    let band_sender = tx.clone();
+    let band_clock = std::sync::Arc::clone(&clock);
+    let band_reader = std::thread::spawn(move || -> Result<()> {
         let mut buf = vec![0u8; 65536];
         loop {
             let got = match std::io::Read::read(&mut reader, &mut buf) {
                 Ok(0) => return Ok(()),
                 Ok(got) => got,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::Invalid(format!("reading the strip: {e}"))),
+                Err(e) => return Err(Error::Invalid(format!("reading the band: {e}"))),
             };
             // Waiting on the consumer is not FFmpeg's time (its time limit).
-            strip_clock.lock().expect("clock").enter();
-            let sent = strip_sender.send(Chunk::Strip(buf[..got].to_vec()));
-            strip_clock.lock().expect("clock").leave();
+            band_clock.lock().expect("clock").enter();
+            let sent = band_sender.send(Chunk::Band(buf[..got].to_vec()));
+            band_clock.lock().expect("clock").leave();
             if sent.is_err() {
                 return Ok(()); // the consumer stopped
             }
         }
     });
     // The keyframes, from its stdout, with the child's time limit and warnings.
-    let args = dual_args(input, keyframes, strip);
+    let args = dual_args(input, keyframes, band);
     let key_reader = std::thread::spawn(move || -> Result<String, ReadError<()>> {
         crate::run_streaming_with_stdin(
             "ffmpeg",
@@ -433,36 +441,22 @@ pub fn keyframes_and_strip<E>(
             clock,
         )
     });
-    let (mut keys, mut strip) = (PpmStream::default(), PpmStream::default());
+    let (mut keys, mut crops) = (PpmStream::default(), PpmStream::default());
     let mut end = KeyframesEnd::default();
     let mut take = |chunk: Chunk| -> Result<(), ReadError<E>> {
-        let (ppm, times, what) = match &chunk {
-            Chunk::Keys(_) => (&mut keys, &key_rx, "keyframes"),
-            Chunk::Strip(_) => (&mut strip, &strip_rx, "strip"),
-        };
-        let (Chunk::Keys(data) | Chunk::Strip(data)) = &chunk;
-        for (width, height, rgb) in ppm.push(data)? {
-            // showinfo logs a frame before the encoder writes it.
-            let t = times.recv_timeout(Duration::from_secs(30)).map_err(|_| {
-                Error::Invalid(format!("{what}: no timestamp from FFmpeg for a frame"))
-            })?;
-            let frame = Frame {
-                t,
-                width,
-                height,
-                rgb,
-            };
-            let sampled = match chunk {
-                Chunk::Keys(_) => {
+        match chunk {
+            Chunk::Keys(data) => {
+                for frame in keys.push_timed(&data, &key_rx, "keyframes")? {
                     end.frames += 1;
-                    Sampled::Keyframe(frame)
+                    on_frame(Sampled::Keyframe(frame)).map_err(ReadError::Consumer)?;
                 }
-                Chunk::Strip(_) => {
-                    end.strip_frames += 1;
-                    Sampled::Strip(frame)
+            }
+            Chunk::Band(data) => {
+                for frame in crops.push_timed(&data, &band_rx, "caption band")? {
+                    end.band_crops += 1;
+                    on_frame(Sampled::Band(frame)).map_err(ReadError::Consumer)?;
                 }
-            };
-            on_frame(sampled).map_err(ReadError::Consumer)?;
+            }
         }
         Ok(())
     };
@@ -475,13 +469,13 @@ pub fn keyframes_and_strip<E>(
     }
     drop(rx); // a stopped consumer stops both readers, and FFmpeg with them
     let run = key_reader.join().expect("keyframe reader");
-    let strip_read = strip_reader.join().expect("strip reader");
+    let band_read = band_reader.join().expect("band reader");
     taken?;
-    // A strip that could not be read broke FFmpeg's second output: its error says why.
+    // A band that could not be read broke FFmpeg's second output: its error says why.
     end.warnings = match run {
         Ok(warnings) => warnings,
         Err(ReadError::Media(e)) => {
-            strip_read?;
+            band_read?;
             return Err(ReadError::Media(e));
         }
         // Only when this thread stopped reading, which it returned from above.
@@ -489,15 +483,9 @@ pub fn keyframes_and_strip<E>(
             return Err(Error::Invalid("keyframes: stopped".into()).into())
         }
     };
-    strip_read?;
-    for (ppm, what) in [(&keys, "keyframes"), (&strip, "strip")] {
-        if !ppm.buf.is_empty() {
-            return Err(ReadError::Media(Error::Invalid(format!(
-                "{what}: FFmpeg output ended inside a frame ({} bytes)",
-                ppm.buf.len()
-            ))));
-        }
-    }
+    band_read?;
+    keys.finish("keyframes")?;
+    crops.finish("caption band")?;
     Ok(end)
 }
 

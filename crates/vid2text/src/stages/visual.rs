@@ -12,7 +12,7 @@
 //!
 //! Both come from about one decode: FFmpeg decodes for the keyframes alone until the band is
 //! found; that run then stops, and one run from the start gives the band's crops and the rest
-//! of the keyframes ([`vid2text_media::keyframes_and_strip`]). A video without captions is
+//! of the keyframes ([`vid2text_media::keyframes_and_band`]). A video without captions is
 //! decoded once, for its keyframes; a captioned one once, plus its first seconds. Where the
 //! band the keyframes end with is not the one first found (captions that moved), it is read
 //! again in a pass of its own.
@@ -31,7 +31,7 @@ use vid2text_core::captions::{
 use vid2text_core::doc::{Caption, Failure, Stage, SubtitleCue};
 use vid2text_core::round;
 use vid2text_core::screen::ScreenTracker;
-use vid2text_media::{BandOptions, KeyframeOptions, ReadError, Sampled, StripOptions};
+use vid2text_media::{BandOptions, KeyframeOptions, ReadError, Sampled};
 use vid2text_models::ocr::{OcrEngine, TextLine};
 use vid2text_models::ocr_image::{
     BandPrint, DetLimit, Quad, RgbImage, Thumbnail, PRINT_H, PRINT_W,
@@ -301,10 +301,6 @@ impl Reader {
             k.events.push(Event::Read(frame.t, lines));
             Ok(band)
         };
-        let fail = |e: ReadError<vid2text_models::Error>, what: &str| match e {
-            ReadError::Consumer(ocr) => Failure::from_error(&job.uri, Stage::Ocr, &ocr),
-            ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("{what}: {e}")),
-        };
         // Up to the keyframe at which the band is known (from the start with the user's band).
         let mut found: Option<(f64, CaptionBand)> = match o.band {
             BandChoice::Fixed(b) => Some((f64::NEG_INFINITY, b)),
@@ -314,53 +310,50 @@ impl Reader {
             let end = vid2text_media::keyframes(&job.target, &c.keyframes, c.timeout, &mut |f| {
                 let t = f.t;
                 match on_keyframe(f, ocr).map_err(Switch::Failed)? {
-                    Some(band) if o.band == BandChoice::Auto => Err(Switch::Band(t, band)),
-                    _ => Ok(()),
+                    Some(band) => Err(Switch::Band(t, band)),
+                    None => Ok(()),
                 }
             });
             match end {
                 Ok(_) => {}
                 Err(ReadError::Consumer(Switch::Band(t, band))) => found = Some((t, band)),
                 Err(ReadError::Consumer(Switch::Failed(e))) => {
-                    return Err(fail(ReadError::Consumer(e), "keyframes"))
+                    return Err(ocr_failure(job, ReadError::Consumer(e), "keyframes"))
                 }
-                Err(ReadError::Media(e)) => return Err(fail(ReadError::Media(e), "keyframes")),
+                Err(ReadError::Media(e)) => {
+                    return Err(ocr_failure(job, ReadError::Media(e), "keyframes"))
+                }
             }
         }
         // Then the rest of the keyframes (those read already come again and are passed over)
         // and the band from the start, in one decode.
         let mut streamed = None;
         if let Some((read_to, band)) = found {
-            let options = StripOptions {
-                y0: band.y0,
-                y1: band.y1,
-                fps: o.caption_fps,
-                max_width: c.keyframes.max_side,
-            };
             let mut reader = BandReader::new(band);
             let mut on_frame = |sampled| match sampled {
                 Sampled::Keyframe(f) if f.t <= read_to => Ok(()),
                 Sampled::Keyframe(f) => on_keyframe(f, ocr).map(drop),
-                Sampled::Strip(f) => {
+                Sampled::Band(f) => {
                     let img = RgbImage::new(f.width as usize, f.height as usize, f.rgb);
                     reader.frame(f.t, &img, ocr, o.min_confidence, None)
                 }
             };
-            vid2text_media::keyframes_and_strip(
+            vid2text_media::keyframes_and_band(
                 &job.target,
                 &c.keyframes,
-                &options,
+                &band_options(&c, o, band),
                 c.timeout,
                 &mut on_frame,
             )
-            .map_err(|e| fail(e, "keyframes and caption band"))?;
+            .map_err(|e| ocr_failure(job, e, "keyframes and caption band"))?;
             streamed = Some(reader);
         }
         self.check_frames_reach_the_end(job, v.keyframes, last_t)?;
         Ok((k, streamed))
     }
 
-    /// Pass 2, where the strip could not serve: the caption band at caption rate.
+    /// Pass 2, where the band read with the keyframes cannot serve: the caption band at caption
+    /// rate in a decode of its own.
     fn read_band(
         &mut self,
         job: &VisualJob,
@@ -370,23 +363,14 @@ impl Reader {
         let c = Arc::clone(&self.config);
         let o = c.ocr.as_ref().expect("OCR settings with an OCR engine");
         let ocr = self.ocr.as_mut().expect("an OCR engine");
-        let options = BandOptions {
-            y0: band.y0,
-            y1: band.y1,
-            fps: o.caption_fps,
-            max_width: c.keyframes.max_side,
-            max_duration_s: c.max_duration_s,
-        };
+        let options = band_options(&c, o, band);
         let mut reader = BandReader::new(band);
         let end = vid2text_media::band_frames(&job.target, &options, c.timeout, &mut |frame| {
             let (w, h) = (frame.width as usize, frame.height as usize);
             let img = RgbImage::new(w, h, frame.rgb);
             reader.frame(frame.t, &img, ocr, o.min_confidence, Some(watermarks))
         });
-        end.map_err(|e| match e {
-            ReadError::Consumer(ocr) => Failure::from_error(&job.uri, Stage::Ocr, &ocr),
-            ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("caption band: {e}")),
-        })?;
+        end.map_err(|e| ocr_failure(job, e, "caption band"))?;
         Ok(reader)
     }
 
@@ -435,6 +419,26 @@ fn around_captions() -> DetLimit {
 /// On the captions benchmark, 14 of 60 whole-frame reads took RapidOCR's full size, each about
 /// four times the detector work of a read at 640.
 const PROBE_READS: u32 = 2;
+
+/// How `band` is sampled: at caption rate, as wide as keyframes at most.
+fn band_options(c: &Config, o: &OcrConfig, band: CaptionBand) -> BandOptions {
+    BandOptions {
+        y0: band.y0,
+        y1: band.y1,
+        fps: o.caption_fps,
+        max_width: c.keyframes.max_side,
+        max_duration_s: c.max_duration_s,
+    }
+}
+
+/// An input's failure at the OCR stage: the reader's error as it is, FFmpeg's named by `what`
+/// it was reading.
+fn ocr_failure(job: &VisualJob, e: ReadError<vid2text_models::Error>, what: &str) -> Failure {
+    match e {
+        ReadError::Consumer(ocr) => Failure::from_error(&job.uri, Stage::Ocr, &ocr),
+        ReadError::Media(e) => Failure::new(&job.uri, Stage::Ocr, format!("{what}: {e}")),
+    }
+}
 
 /// How the keyframe run that looks for the band ends: stopped at the band, or failed.
 enum Switch {
@@ -795,25 +799,19 @@ mod tests {
             Ok::<_, ()>(())
         })
         .unwrap();
-        let strip = StripOptions {
-            y0: band.y0,
-            y1: band.y1,
-            fps: band.fps,
-            max_width: band.max_width,
-        };
-        let (mut strip_crops, mut strip_keyframes) = (Vec::new(), Vec::new());
-        let end = vid2text_media::keyframes_and_strip(input, &keys, &strip, limit, &mut |s| {
+        let (mut one_crops, mut one_keyframes) = (Vec::new(), Vec::new());
+        let end = vid2text_media::keyframes_and_band(input, &keys, &band, limit, &mut |s| {
             match s {
-                Sampled::Keyframe(f) => strip_keyframes.push((f.t, f.rgb)),
-                Sampled::Strip(f) => strip_crops.push((f.t, f.width, f.height, f.rgb)),
+                Sampled::Keyframe(f) => one_keyframes.push((f.t, f.rgb)),
+                Sampled::Band(f) => one_crops.push((f.t, f.width, f.height, f.rgb)),
             }
             Ok::<_, ()>(())
         })
         .unwrap();
         assert_eq!(crops.len(), 15);
-        assert_eq!((end.frames, end.strip_frames), (keyframes.len() as u64, 15));
-        assert!(strip_keyframes == keyframes, "the keyframes differ");
-        for (a, b) in crops.iter().zip(&strip_crops) {
+        assert_eq!((end.frames, end.band_crops), (keyframes.len() as u64, 15));
+        assert!(one_keyframes == keyframes, "the keyframes differ");
+        for (a, b) in crops.iter().zip(&one_crops) {
             assert_eq!((a.0, a.1, a.2), (b.0, b.1, b.2));
             assert!(a.3 == b.3, "the crop at {} s differs", a.0);
         }

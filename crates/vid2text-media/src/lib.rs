@@ -51,6 +51,57 @@ fn executable(program: &str) -> &'static Path {
     }
 }
 
+/// Whether the FFmpeg in use takes `-thread_queue_size` as an output option (asked once a
+/// process, see [`takes_output_queue_size`]).
+pub(crate) fn output_queue_bounded() -> bool {
+    static TAKES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TAKES.get_or_init(|| takes_output_queue_size(executable("ffmpeg")))
+}
+
+/// Whether `ffmpeg` takes `-thread_queue_size` for an output. FFmpeg 6 and later run each muxer
+/// in a thread of its own behind a queue of packets (8 by default); where frames go out through
+/// a pipe to a consumer slower than the decoder, as keyframes to OCR do, FFmpeg then decodes
+/// that many frames ahead of it, and a consumer that stops early (the keyframe run that looks
+/// for the caption band) has paid for them: on a 12 s video stopped after its first keyframe,
+/// FFmpeg 6.0 had sent 11 keyframes through its filters, 4 with a queue of 1. FFmpeg 5 has no
+/// such thread (nor the option, which it refuses for an output): the pipe bounds it already.
+/// Asked by running it on one generated frame; any failure (an FFmpeg without `lavfi`) answers
+/// no, and the outputs keep FFmpeg's default.
+pub(crate) fn takes_output_queue_size(ffmpeg: &Path) -> bool {
+    let args = [
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "nullsrc=s=16x16:d=0.04",
+        "-thread_queue_size",
+        "1",
+        "-f",
+        "null",
+        "-",
+    ];
+    let Ok(mut child) = Command::new(ffmpeg)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    match child.wait_timeout(Duration::from_secs(10)) {
+        Ok(Some(status)) => status.success(),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            false
+        }
+    }
+}
+
 /// `program` could not be started (or waited for): names the executable that was tried.
 fn spawn_error(program: &'static str, source: std::io::Error) -> Error {
     Error::Spawn {

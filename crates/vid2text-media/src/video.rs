@@ -68,7 +68,12 @@ fn keyframe_chain(o: &KeyframeOptions) -> String {
 
 fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
     let filter = format!("{},showinfo", keyframe_chain(o));
-    frame_pipe_args(input, o.max_duration_s, &filter)
+    frame_pipe_args(
+        input,
+        o.max_duration_s,
+        &filter,
+        crate::output_queue_bounded(),
+    )
 }
 
 /// An output of every frame the filters give, as binary PPM images one after the other.
@@ -83,11 +88,27 @@ const PPM_OUTPUT: [&str; 8] = [
     "rgb24",
 ];
 
+/// The PPM output, with its muxer's queue held to one frame where FFmpeg takes that (`bounded`,
+/// see [`crate::takes_output_queue_size`]): FFmpeg then decodes no further ahead of the
+/// consumer than the pipe holds.
+fn ppm_output(bounded: bool) -> Vec<&'static str> {
+    let mut output = PPM_OUTPUT.to_vec();
+    if bounded {
+        output.extend(["-thread_queue_size", "1"]);
+    }
+    output
+}
+
 /// FFmpeg's arguments to run the first video stream (not cover art) through `filter` and write
 /// its frames as PPM images to stdout, with `showinfo`'s lines (frame times) on stderr.
-fn frame_pipe_args(input: &str, max_duration_s: Option<f64>, filter: &str) -> Vec<String> {
+fn frame_pipe_args(
+    input: &str,
+    max_duration_s: Option<f64>,
+    filter: &str,
+    bounded: bool,
+) -> Vec<String> {
     let mut after = vec!["-map", "0:V:0", "-an", "-sn", "-dn", "-vf", filter];
-    after.extend(PPM_OUTPUT);
+    after.extend(ppm_output(bounded));
     after.push("pipe:1");
     ffmpeg_args(
         &["-nostats", "-loglevel", "info", "-threads", "1"],
@@ -127,7 +148,12 @@ fn band_chain(o: &BandOptions) -> String {
 
 fn band_args(input: &str, o: &BandOptions) -> Vec<String> {
     let filter = format!("{},showinfo", band_chain(o));
-    frame_pipe_args(input, o.max_duration_s, &filter)
+    frame_pipe_args(
+        input,
+        o.max_duration_s,
+        &filter,
+        crate::output_queue_bounded(),
+    )
 }
 
 /// The `pts_time` of a `showinfo` frame line.
@@ -359,7 +385,11 @@ fn dual_args(input: &str, k: &KeyframeOptions, b: &BandOptions) -> Vec<String> {
             args.extend(["-t".to_string(), format!("{max:.3}")]);
         }
         args.extend(["-map", label, "-threads", "1"].map(String::from));
-        args.extend(PPM_OUTPUT.map(String::from));
+        args.extend(
+            ppm_output(crate::output_queue_bounded())
+                .into_iter()
+                .map(String::from),
+        );
         args.push(pipe.to_string());
     }
     args
@@ -590,6 +620,85 @@ fn strip_markup(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::{Command, Stdio};
+
+    /// The FFmpeg vid2text starts: the static build `scripts/setup.sh` unpacks into the model
+    /// directory (FFmpeg 6), else the one on `PATH`.
+    fn production_ffmpeg() -> std::path::PathBuf {
+        let models = std::env::var_os("VID2TEXT_MODELS")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                let home = std::env::var_os("HOME").unwrap_or_default();
+                std::path::Path::new(&home).join(".cache/vid2text/models")
+            });
+        let bundled = models.join("ffmpeg/ffmpeg");
+        match bundled.is_file() {
+            true => bundled,
+            false => "ffmpeg".into(),
+        }
+    }
+
+    /// A consumer that stops after the first keyframe (the run that looks for the caption band)
+    /// finds FFmpeg a few keyframes further at most: FFmpeg 6's muxer thread, left at its
+    /// default queue, decodes ten seconds of this video ahead of a consumer that waits.
+    #[test]
+    fn a_keyframe_run_stopped_early_has_decoded_little_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = dir.path().join("v.mp4");
+        let st = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc2=size=320x240:rate=25:duration=30"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .arg(&video)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let ffmpeg = production_ffmpeg();
+        let bounded = crate::takes_output_queue_size(&ffmpeg);
+        let filter = format!("{},showinfo", keyframe_chain(&KeyframeOptions::default()));
+        let args = frame_pipe_args(video.to_str().unwrap(), None, &filter, bounded);
+        let mut child = Command::new(&ffmpeg)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+            s
+        });
+        // Part of the first keyframe (a 320 x 240 frame is 230 KB), then a consumer at work.
+        let mut first = vec![0u8; 65536];
+        std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        let _ = child.kill();
+        let _ = child.wait();
+        drop(stdout);
+        let shown = log
+            .join()
+            .unwrap()
+            .lines()
+            .filter(|l| showinfo_time(l).is_some())
+            .count();
+        assert!(
+            shown <= 5,
+            "{} (output queue bounded: {bounded}) sent {shown} keyframes through its filters \
+             while the consumer held the first",
+            ffmpeg.display()
+        );
+    }
 
     #[test]
     fn ppm_frames_split_across_reads() {

@@ -200,9 +200,7 @@ impl Reader {
             .expect("OCR settings with an OCR engine")
     }
 
-    /// Pass 1: keyframes through OCR. A keyframe that looks like the last one read is not read
-    /// again; where reads find nothing new (outside the caption band, once it is known), the
-    /// next waits longer (see [`Backoff`]).
+    /// Pass 1: keyframes through OCR ([`KeyframeReader`]).
     ///
     /// While the band is looked for, FFmpeg decodes for the keyframes alone; once it is known,
     /// that run stops and one decode from the start serves both the rest of the keyframes and
@@ -216,91 +214,8 @@ impl Reader {
     ) -> Result<(Keyframes, Option<BandReader>), Failure> {
         let c = Arc::clone(&self.config);
         let o = c.ocr.as_ref().expect("OCR settings with an OCR engine");
-        // The band as known so far: the user's, or the one found (not with `off`).
-        let known = |finder: Option<&BandFinder>| match o.band {
-            BandChoice::Fixed(b) => Some(b),
-            BandChoice::Auto => finder.and_then(BandFinder::band),
-            BandChoice::Off => None,
-        };
         let ocr = self.ocr.as_mut().expect("an OCR engine");
-        let mut k = Keyframes::default();
-        // What is new outside the band decides the back-off.
-        let mut outside = ScreenTracker::new();
-        let mut last: Option<Thumbnail> = None;
-        let mut last_t = 0.0f64;
-        let mut backoff = Backoff::new(o.backoff_s);
-        let mut probes = 0;
-        let mut on_keyframe = |frame: vid2text_media::Frame,
-                               ocr: &mut OcrEngine|
-         -> Result<Option<CaptionBand>, vid2text_models::Error> {
-            v.keyframes += 1;
-            last_t = frame.t;
-            let (w, h) = (frame.width as usize, frame.height as usize);
-            let img = RgbImage::new(w, h, frame.rgb);
-            let thumb = Thumbnail::of(&img);
-            // With captions found, a picture that only changed in the band is the same.
-            let same = |l: &Thumbnail| match known(k.band.as_ref()) {
-                Some(b) => l.same_picture_outside(&thumb, b.y0, b.y1),
-                None => l.same_picture(&thumb),
-            };
-            if last.as_ref().is_some_and(same) || backoff.waits(frame.t) {
-                outside.hold(frame.t);
-                k.events.push(Event::Hold(frame.t));
-                return Ok(known(k.band.as_ref()));
-            }
-            // Once the captions have their own pass, a whole frame is read for the other text
-            // on it only: with a smaller detector input (see around_captions),
-            // and its caption band's boxes left to the caption pass, unread.
-            // While the band is looked for, once a caption-like line has been seen, the smaller
-            // input too: captions are large enough for it, and the band is found sooner than
-            // at RapidOCR's size (a video without one keeps its full-size reads). Before that,
-            // the first reads probe at the smaller size (PROBE_READS).
-            let finder = k
-                .band
-                .get_or_insert_with(|| BandFinder::new(frame.width, frame.height));
-            let looking = o.band == BandChoice::Auto && finder.seen_caption_like();
-            let band = known(Some(finder));
-            let lines = if band.is_some() || looking {
-                let in_band = |q: &Quad| band.is_some_and(|b| b.holds(&Region::of_quad(q, w, h)));
-                let read =
-                    ocr.recognize_sized(&img, o.min_confidence, around_captions(), &in_band)?;
-                located(read, w, h, 0.0, 1.0)
-            } else if o.band == BandChoice::Auto && probes < PROBE_READS {
-                // The first reads of a video try the smaller input first: most short video
-                // shows its captions from the start, and a read with a caption-like line is
-                // kept as the reads after it would be; without one, the frame is read again
-                // at full size, as a video without captions is.
-                probes += 1;
-                let all = |_: &Quad| false;
-                let read = ocr.recognize_sized(&img, o.min_confidence, around_captions(), &all)?;
-                let lines = located(read, w, h, 0.0, 1.0);
-                match lines
-                    .iter()
-                    .any(|l| finder.is_caption_like(&l.text, &l.region))
-                {
-                    true => lines,
-                    false => located(ocr.recognize(&img, o.min_confidence)?, w, h, 0.0, 1.0),
-                }
-            } else {
-                located(ocr.recognize(&img, o.min_confidence)?, w, h, 0.0, 1.0)
-            };
-            v.ocr_frames += 1;
-            let refs: Vec<(&str, Region)> =
-                lines.iter().map(|l| (l.text.as_str(), l.region)).collect();
-            finder.observe(frame.t, &refs);
-            k.watermarks.observe(&refs);
-            let band = known(Some(finder));
-            let seen: Vec<(String, f32)> = lines
-                .iter()
-                .filter(|l| !band.is_some_and(|b| is_caption(&b, l)))
-                .map(|l| (l.text.clone(), l.confidence))
-                .collect();
-            let new = outside.observe(frame.t, &seen);
-            backoff.read(frame.t, new > 0);
-            last = Some(thumb);
-            k.events.push(Event::Read(frame.t, lines));
-            Ok(band)
-        };
+        let mut pass = KeyframeReader::new(o);
         // Up to the keyframe at which the band is known (from the start with the user's band).
         let mut found: Option<(f64, CaptionBand)> = match o.band {
             BandChoice::Fixed(b) => Some((f64::NEG_INFINITY, b)),
@@ -309,7 +224,7 @@ impl Reader {
         if found.is_none() {
             let end = vid2text_media::keyframes(&job.target, &c.keyframes, c.timeout, &mut |f| {
                 let t = f.t;
-                match on_keyframe(f, ocr).map_err(Switch::Failed)? {
+                match pass.frame(f, ocr).map_err(Switch::Failed)? {
                     Some(band) => Err(Switch::Band(t, band)),
                     None => Ok(()),
                 }
@@ -332,7 +247,7 @@ impl Reader {
             let mut reader = BandReader::new(band);
             let mut on_frame = |sampled| match sampled {
                 Sampled::Keyframe(f) if f.t <= read_to => Ok(()),
-                Sampled::Keyframe(f) => on_keyframe(f, ocr).map(drop),
+                Sampled::Keyframe(f) => pass.frame(f, ocr).map(drop),
                 Sampled::Band(f) => {
                     let img = RgbImage::new(f.width as usize, f.height as usize, f.rgb);
                     reader.frame(f.t, &img, ocr, o.min_confidence, None)
@@ -348,8 +263,13 @@ impl Reader {
             .map_err(|e| ocr_failure(job, e, "keyframes and caption band"))?;
             streamed = Some(reader);
         }
-        self.check_frames_reach_the_end(job, v.keyframes, last_t)?;
-        Ok((k, streamed))
+        let pass = pass
+            .finish(ocr)
+            .map_err(|e| ocr_failure(job, ReadError::Consumer(e), "keyframes"))?;
+        v.keyframes += pass.keyframes;
+        v.ocr_frames += pass.ocr_frames;
+        self.check_frames_reach_the_end(job, v.keyframes, pass.last_t)?;
+        Ok((pass.k, streamed))
     }
 
     /// Pass 2, where the band read with the keyframes cannot serve: the caption band at caption
@@ -396,6 +316,220 @@ impl Reader {
             ));
         }
         Ok(())
+    }
+}
+
+/// Pass 1 over one video: which keyframes are read whole and how, and what was read. A
+/// keyframe that looks like the last one read is not read again; where reads find nothing new
+/// (outside the caption band, once it is known), the next waits longer (see [`Backoff`]).
+struct KeyframeReader<'a> {
+    o: &'a OcrConfig,
+    k: Keyframes,
+    /// What is new outside the band decides the back-off.
+    outside: ScreenTracker,
+    last: Option<Thumbnail>,
+    backoff: Backoff,
+    probes: u32,
+    /// The keyframes from a video's first probe on while no probe has shown a caption-like line
+    /// and another is to come: held with their smaller reads until a probe shows one (the reads
+    /// stand) or none is left (each is read again at full size), then taken in order.
+    pending: Vec<Pending>,
+    keyframes: u64,
+    ocr_frames: u64,
+    last_t: f64,
+}
+
+/// A keyframe of [`KeyframeReader::pending`].
+enum Pending {
+    Read {
+        t: f64,
+        img: RgbImage,
+        thumb: Thumbnail,
+        lines: Vec<Line>,
+    },
+    Hold(f64),
+}
+
+impl<'a> KeyframeReader<'a> {
+    fn new(o: &'a OcrConfig) -> Self {
+        KeyframeReader {
+            o,
+            k: Keyframes::default(),
+            outside: ScreenTracker::new(),
+            last: None,
+            backoff: Backoff::new(o.backoff_s),
+            probes: 0,
+            pending: Vec::new(),
+            keyframes: 0,
+            ocr_frames: 0,
+            last_t: 0.0,
+        }
+    }
+
+    /// The band as known so far: the user's, or the one found (not with `off`).
+    fn known(&self) -> Option<CaptionBand> {
+        match self.o.band {
+            BandChoice::Fixed(b) => Some(b),
+            BandChoice::Auto => self.k.band.as_ref().and_then(BandFinder::band),
+            BandChoice::Off => None,
+        }
+    }
+
+    /// A keyframe, read whole or held; the band as known after it.
+    fn frame(
+        &mut self,
+        frame: vid2text_media::Frame,
+        ocr: &mut OcrEngine,
+    ) -> Result<Option<CaptionBand>, vid2text_models::Error> {
+        self.keyframes += 1;
+        self.last_t = frame.t;
+        let (t, o) = (frame.t, self.o);
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let img = RgbImage::new(w, h, frame.rgb);
+        let thumb = Thumbnail::of(&img);
+        let band = self.known();
+        // With captions found, a picture that only changed in the band is the same.
+        let same = |l: &Thumbnail| match band {
+            Some(b) => l.same_picture_outside(&thumb, b.y0, b.y1),
+            None => l.same_picture(&thumb),
+        };
+        if self.last.as_ref().is_some_and(same) || self.backoff.waits(t) {
+            self.hold(t);
+            return Ok(band);
+        }
+        // Once the captions have their own pass, a whole frame is read for the other text
+        // on it only: with a smaller detector input (see around_captions),
+        // and its caption band's boxes left to the caption pass, unread.
+        // While the band is looked for, once a caption-like line has been seen, the smaller
+        // input too: captions are large enough for it, and the band is found sooner than
+        // at RapidOCR's size (a video without one keeps its full-size reads). Before that,
+        // the first reads probe at the smaller size (PROBE_READS).
+        let finder = self
+            .k
+            .band
+            .get_or_insert_with(|| BandFinder::new(frame.width, frame.height));
+        let looking = o.band == BandChoice::Auto && finder.seen_caption_like();
+        let whole = |ocr: &mut OcrEngine, img: &RgbImage| {
+            Ok::<_, vid2text_models::Error>(located(
+                ocr.recognize(img, o.min_confidence)?,
+                w,
+                h,
+                0.0,
+                1.0,
+            ))
+        };
+        let lines = if band.is_some() || looking {
+            let in_band = |q: &Quad| band.is_some_and(|b| b.holds(&Region::of_quad(q, w, h)));
+            let read = ocr.recognize_sized(&img, o.min_confidence, around_captions(), &in_band)?;
+            located(read, w, h, 0.0, 1.0)
+        } else if o.band == BandChoice::Auto && self.probes < PROBE_READS {
+            // The first reads of a video try the smaller input first: most short video
+            // shows its captions from the start, or from its first second. A probe with a
+            // caption-like line decides for itself and the probes held before it: their reads
+            // stand, as the reads after them will be. Where no probe shows one, each is read
+            // again at full size, as a video without captions is.
+            self.probes += 1;
+            let all = |_: &Quad| false;
+            let read = ocr.recognize_sized(&img, o.min_confidence, around_captions(), &all)?;
+            let lines = located(read, w, h, 0.0, 1.0);
+            if lines
+                .iter()
+                .any(|l| finder.is_caption_like(&l.text, &l.region))
+            {
+                self.settle(ocr, true)?;
+                lines
+            } else if self.probes < PROBE_READS {
+                // The back-off has not started (these are the video's first reads): the next
+                // picture that differs is read, and decides.
+                self.last = Some(thumb.clone());
+                self.pending.push(Pending::Read {
+                    t,
+                    img,
+                    thumb,
+                    lines,
+                });
+                return Ok(None);
+            } else {
+                self.settle(ocr, false)?;
+                whole(ocr, &img)?
+            }
+        } else {
+            whole(ocr, &img)?
+        };
+        self.record(t, lines, thumb);
+        Ok(self.known())
+    }
+
+    /// A keyframe not read: what was on screen stays.
+    fn hold(&mut self, t: f64) {
+        match self.pending.is_empty() {
+            true => {
+                self.outside.hold(t);
+                self.k.events.push(Event::Hold(t));
+            }
+            false => self.pending.push(Pending::Hold(t)),
+        }
+    }
+
+    /// The lines read on the keyframe at `t`.
+    fn record(&mut self, t: f64, lines: Vec<Line>, thumb: Thumbnail) {
+        self.ocr_frames += 1;
+        let refs: Vec<(&str, Region)> = lines.iter().map(|l| (l.text.as_str(), l.region)).collect();
+        let finder = self
+            .k
+            .band
+            .as_mut()
+            .expect("a band finder from the first read");
+        finder.observe(t, &refs);
+        self.k.watermarks.observe(&refs);
+        let band = self.known();
+        let seen: Vec<(String, f32)> = lines
+            .iter()
+            .filter(|l| !band.is_some_and(|b| is_caption(&b, l)))
+            .map(|l| (l.text.clone(), l.confidence))
+            .collect();
+        let new = self.outside.observe(t, &seen);
+        self.backoff.read(t, new > 0);
+        self.last = Some(thumb);
+        self.k.events.push(Event::Read(t, lines));
+    }
+
+    /// Takes the held keyframes in order: with their smaller reads (`stand`), or each read
+    /// again at full size.
+    fn settle(&mut self, ocr: &mut OcrEngine, stand: bool) -> Result<(), vid2text_models::Error> {
+        for held in std::mem::take(&mut self.pending) {
+            match held {
+                Pending::Hold(t) => {
+                    self.outside.hold(t);
+                    self.k.events.push(Event::Hold(t));
+                }
+                Pending::Read {
+                    t,
+                    img,
+                    thumb,
+                    lines,
+                } => {
+                    let lines = match stand {
+                        true => lines,
+                        false => located(
+                            ocr.recognize(&img, self.o.min_confidence)?,
+                            img.width,
+                            img.height,
+                            0.0,
+                            1.0,
+                        ),
+                    };
+                    self.record(t, lines, thumb);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pass once the video's frames have ended: a probe still held is read at full size.
+    fn finish(mut self, ocr: &mut OcrEngine) -> Result<Self, vid2text_models::Error> {
+        self.settle(ocr, false)?;
+        Ok(self)
     }
 }
 

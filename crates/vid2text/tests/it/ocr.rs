@@ -125,6 +125,57 @@ fn rapidocr_images_as_video_stills() {
     }
 }
 
+/// A video's first reads try a smaller detector input, and keep it only where one shows a
+/// caption-like line. Two pictures of small print (RapidOCR's `return_word_debug.jpg`, then
+/// `en.jpg`, 2 s each) show none: both are read again at full size, the first once the second
+/// has decided, and the first picture's lines are what RapidOCR's own test asserts (at the
+/// smaller size, "3F1" is lost in the line beside it).
+#[test]
+fn small_print_on_the_first_pictures_is_read_at_full_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("small-print.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=white:s=500x286:d=4:r=25",
+        "-i",
+        &data_str("ocr/rapidocr/return_word_debug.jpg"),
+        "-i",
+        &data_str("ocr/rapidocr/en.jpg"),
+        "-filter_complex",
+        "[0][1]overlay=0:0:enable='lt(t,2)'[a];[a][2]overlay=0:0:enable='gte(t,2)',format=yuv420p",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        video.to_str().unwrap(),
+    ]);
+    let out = dir.path().join("out");
+    let d = run_one(video.to_str().unwrap(), &out, &["--asr-model", "tiny.en"]);
+    let spans = screen_texts(&d);
+    let first: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.0 < 1.0)
+        .map(|s| s.2.as_str())
+        .collect();
+    assert_eq!(first.first(), Some(&"3F1"), "{spans:?}");
+    assert!(first.contains(&"027-88852022"), "{spans:?}");
+    let second: String = spans
+        .iter()
+        .filter(|s| s.0 >= 1.5)
+        .map(|s| squash(&s.2))
+        .collect();
+    assert!(second.contains("movieshots"), "{spans:?}");
+    assert!(
+        d["captions"].as_array().is_none_or(|c| c.is_empty()),
+        "{}",
+        d["captions"]
+    );
+}
+
 /// The test card's caption is one span for the whole 16 s, not one per frame, although its
 /// running timecode makes every keyframe different (scene detection alone picks none).
 #[test]

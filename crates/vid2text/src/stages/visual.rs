@@ -549,9 +549,11 @@ fn around_captions() -> DetLimit {
 }
 
 /// Whole frames of a video first read with the smaller detector input of [`around_captions`]
-/// while no caption-like line has been seen (each read again at full size when it shows none).
-/// On the captions benchmark, 14 of 60 whole-frame reads took RapidOCR's full size, each about
-/// four times the detector work of a read at 640.
+/// while no caption-like line has been seen: if one of them shows one, their reads stand; if
+/// none does, each is read again at full size ([`KeyframeReader::pending`]). On the captions
+/// benchmark, 14 of 60 whole-frame reads took RapidOCR's full size (each about four times the
+/// detector work of a read at 640) when each probe decided alone, 6 when the first was read
+/// again at once, none now.
 const PROBE_READS: u32 = 2;
 
 /// How `band` is sampled: at caption rate, as wide as keyframes at most.

@@ -67,13 +67,8 @@ fn keyframe_chain(o: &KeyframeOptions) -> String {
 }
 
 fn keyframe_args(input: &str, o: &KeyframeOptions) -> Vec<String> {
-    let filter = format!("{},showinfo", keyframe_chain(o));
-    frame_pipe_args(
-        input,
-        o.max_duration_s,
-        &filter,
-        crate::output_queue_bounded(),
-    )
+    let bounded = crate::output_queue_bounded();
+    frame_pipe_args(input, o.max_duration_s, &keyframe_chain(o), bounded)
 }
 
 /// An output of every frame the filters give, as binary PPM images one after the other.
@@ -99,29 +94,38 @@ fn ppm_output(bounded: bool) -> Vec<&'static str> {
     output
 }
 
-/// FFmpeg's arguments to run the first video stream (not cover art) through `filter` and write
-/// its frames as PPM images to stdout, with `showinfo`'s lines (frame times) on stderr.
+/// FFmpeg's arguments to run the first video stream (not cover art) through the filters of
+/// `chain` and write its frames as PPM images to stdout, with `showinfo`'s lines (frame times)
+/// on stderr.
 fn frame_pipe_args(
     input: &str,
     max_duration_s: Option<f64>,
-    filter: &str,
+    chain: &str,
     bounded: bool,
 ) -> Vec<String> {
-    let mut after = vec!["-map", "0:V:0", "-an", "-sn", "-dn", "-vf", filter];
+    let filter = format!("{chain},showinfo");
+    let mut after = vec!["-map", "0:V:0", "-an", "-sn", "-dn", "-vf", &filter];
     after.extend(ppm_output(bounded));
     after.push("pipe:1");
-    let mut before = vec!["-nostats", "-loglevel", "info", "-threads", "1"];
-    before.extend(FRAME_DECODE);
-    ffmpeg_args(&before, input, max_duration_s, &after)
+    ffmpeg_args(&FRAME_INPUT, input, max_duration_s, &after)
 }
 
-/// How the frames read for text are decoded: without H.264's and HEVC's deblocking filter, a
-/// fifth of the decode of what platforms serve (x264 `medium`: 1.5 CPU s against 1.85 for a 40 s
-/// 720p video). It smooths block edges, which matter to nobody reading text: on the captions
-/// benchmark's videos re-encoded with x264 `medium`, and on the real Chinese videos and the
-/// shared-data ones, OCR read the same text with it and without it. Codecs without the filter
-/// take the option and ignore it.
-const FRAME_DECODE: [&str; 2] = ["-skip_loop_filter", "all"];
+/// How the runs that give frames start: quiet but for `showinfo`'s lines, one decoding thread,
+/// and the frames decoded without H.264's and HEVC's deblocking filter, a fifth of the decode of
+/// what platforms serve (x264 `medium`: 1.5 CPU s against 1.85 for a 40 s 720p video). It smooths
+/// block edges, which matter to nobody reading text: on the captions benchmark's videos
+/// re-encoded with x264 `medium`, and on the real Chinese videos and the shared-data ones, OCR
+/// read the same text with it and without it. Codecs without the filter take the option and
+/// ignore it.
+const FRAME_INPUT: [&str; 7] = [
+    "-nostats",
+    "-loglevel",
+    "info",
+    "-threads",
+    "1",
+    "-skip_loop_filter",
+    "all",
+];
 
 /// How the caption band is sampled: a strip of the frame, often.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,13 +156,8 @@ fn band_chain(o: &BandOptions) -> String {
 }
 
 fn band_args(input: &str, o: &BandOptions) -> Vec<String> {
-    let filter = format!("{},showinfo", band_chain(o));
-    frame_pipe_args(
-        input,
-        o.max_duration_s,
-        &filter,
-        crate::output_queue_bounded(),
-    )
+    let bounded = crate::output_queue_bounded();
+    frame_pipe_args(input, o.max_duration_s, &band_chain(o), bounded)
 }
 
 /// The `pts_time` of a `showinfo` frame line.
@@ -366,22 +365,9 @@ fn dual_args(input: &str, k: &KeyframeOptions, b: &BandOptions) -> Vec<String> {
         keyframe_chain(k),
         band_chain(b),
     );
-    let mut args = ffmpeg_args(
-        &[
-            "-nostats",
-            "-loglevel",
-            "info",
-            "-threads",
-            "1",
-            "-filter_complex_threads",
-            "1",
-            FRAME_DECODE[0],
-            FRAME_DECODE[1],
-        ],
-        input,
-        None,
-        &["-filter_complex", &graph],
-    );
+    let mut before = FRAME_INPUT.to_vec();
+    before.extend(["-filter_complex_threads", "1"]);
+    let mut args = ffmpeg_args(&before, input, None, &["-filter_complex", &graph]);
     // Each output its own time limit (`-t` is an output option), threads and pipe: keyframes
     // on stdout, the band on the child's stdin (a pipe opened for writing).
     for (label, max, pipe) in [
@@ -646,16 +632,13 @@ mod tests {
         }
     }
 
-    /// A consumer that stops after the first keyframe (the run that looks for the caption band)
-    /// finds FFmpeg a few keyframes further at most: FFmpeg 6's muxer thread, left at its
-    /// default queue, decodes ten seconds of this video ahead of a consumer that waits.
-    #[test]
-    fn a_keyframe_run_stopped_early_has_decoded_little_past_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let video = dir.path().join("v.mp4");
+    /// FFmpeg's `testsrc2` for `secs` seconds (320 x 240, 25 fps, x264) in `dir`.
+    fn testsrc_video(dir: &std::path::Path, secs: u32) -> std::path::PathBuf {
+        let video = dir.join("v.mp4");
         let st = Command::new("ffmpeg")
             .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
-            .args(["-i", "testsrc2=size=320x240:rate=25:duration=30"])
+            .arg("-i")
+            .arg(format!("testsrc2=size=320x240:rate=25:duration={secs}"))
             .args([
                 "-c:v",
                 "libx264",
@@ -666,12 +649,68 @@ mod tests {
             ])
             .arg(&video)
             .status()
-            .unwrap();
+            .expect("ffmpeg");
         assert!(st.success());
+        video
+    }
+
+    /// The band read in the keyframes' decode is the band pass's crop, pixel for pixel and time
+    /// for time; the keyframes are those of the keyframe pass.
+    #[test]
+    fn one_decode_gives_the_keyframes_and_the_band_pass_crops() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = testsrc_video(dir.path(), 3);
+        let input = video.to_str().unwrap();
+        let limit = Duration::from_secs(60);
+        let keys = KeyframeOptions::default();
+        let band = BandOptions {
+            y0: 0.7,
+            y1: 0.9,
+            fps: 5.0,
+            max_width: 1280,
+            max_duration_s: None,
+        };
+        let mut crops = Vec::new();
+        band_frames(input, &band, limit, &mut |f| {
+            crops.push((f.t, f.width, f.height, f.rgb));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let mut alone = Vec::new();
+        keyframes(input, &keys, limit, &mut |f| {
+            alone.push((f.t, f.rgb));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let (mut one_crops, mut one_keyframes) = (Vec::new(), Vec::new());
+        let end = keyframes_and_band(input, &keys, &band, limit, &mut |s| {
+            match s {
+                Sampled::Keyframe(f) => one_keyframes.push((f.t, f.rgb)),
+                Sampled::Band(f) => one_crops.push((f.t, f.width, f.height, f.rgb)),
+            }
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!(crops.len(), 15);
+        assert_eq!((end.frames, end.band_crops), (alone.len() as u64, 15));
+        assert!(one_keyframes == alone, "the keyframes differ");
+        for (a, b) in crops.iter().zip(&one_crops) {
+            assert_eq!((a.0, a.1, a.2), (b.0, b.1, b.2));
+            assert!(a.3 == b.3, "the crop at {} s differs", a.0);
+        }
+    }
+
+    /// A consumer that stops after the first keyframe (the run that looks for the caption band)
+    /// finds FFmpeg a few keyframes further at most: FFmpeg 6's muxer thread, left at its
+    /// default queue, decodes ten seconds of this video ahead of a consumer that waits.
+    #[test]
+    fn a_keyframe_run_stopped_early_has_decoded_little_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = testsrc_video(dir.path(), 30);
         let ffmpeg = production_ffmpeg();
         let bounded = crate::takes_output_queue_size(&ffmpeg);
-        let filter = format!("{},showinfo", keyframe_chain(&KeyframeOptions::default()));
-        let args = frame_pipe_args(video.to_str().unwrap(), None, &filter, bounded);
+        let chain = keyframe_chain(&KeyframeOptions::default());
+        let args = frame_pipe_args(video.to_str().unwrap(), None, &chain, bounded);
         let mut child = Command::new(&ffmpeg)
             .args(&args)
             .stdin(Stdio::null())

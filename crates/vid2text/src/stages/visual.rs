@@ -892,67 +892,6 @@ mod tests {
         assert!(!reading.serves(CaptionBand { y0: 0.5, y1: 0.6 }));
     }
 
-    /// The band read in the keyframes' decode is the band pass's crop, pixel for pixel and time
-    /// for time; the keyframes are those of the keyframe pass.
-    #[test]
-    fn one_decode_gives_the_keyframes_and_the_band_pass_crops() {
-        let dir = tempfile::tempdir().unwrap();
-        let video = dir.path().join("v.mp4");
-        let st = std::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
-            .args(["-i", "testsrc2=size=320x240:rate=25:duration=3"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .arg(&video)
-            .status()
-            .expect("ffmpeg");
-        assert!(st.success());
-        let input = video.to_str().unwrap();
-        let limit = Duration::from_secs(60);
-        let keys = KeyframeOptions::default();
-        let band = BandOptions {
-            y0: 0.7,
-            y1: 0.9,
-            fps: 5.0,
-            max_width: 1280,
-            max_duration_s: None,
-        };
-        let mut crops = Vec::new();
-        vid2text_media::band_frames(input, &band, limit, &mut |f| {
-            crops.push((f.t, f.width, f.height, f.rgb));
-            Ok::<_, ()>(())
-        })
-        .unwrap();
-        let mut keyframes = Vec::new();
-        vid2text_media::keyframes(input, &keys, limit, &mut |f| {
-            keyframes.push((f.t, f.rgb));
-            Ok::<_, ()>(())
-        })
-        .unwrap();
-        let (mut one_crops, mut one_keyframes) = (Vec::new(), Vec::new());
-        let end = vid2text_media::keyframes_and_band(input, &keys, &band, limit, &mut |s| {
-            match s {
-                Sampled::Keyframe(f) => one_keyframes.push((f.t, f.rgb)),
-                Sampled::Band(f) => one_crops.push((f.t, f.width, f.height, f.rgb)),
-            }
-            Ok::<_, ()>(())
-        })
-        .unwrap();
-        assert_eq!(crops.len(), 15);
-        assert_eq!((end.frames, end.band_crops), (keyframes.len() as u64, 15));
-        assert!(one_keyframes == keyframes, "the keyframes differ");
-        for (a, b) in crops.iter().zip(&one_crops) {
-            assert_eq!((a.0, a.1, a.2), (b.0, b.1, b.2));
-            assert!(a.3 == b.3, "the crop at {} s differs", a.0);
-        }
-    }
-
     #[test]
     fn backoff_spaces_out_fruitless_reads_up_to_its_limit() {
         let mut b = Backoff::new(3.0);

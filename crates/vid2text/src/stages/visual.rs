@@ -409,15 +409,6 @@ impl<'a> KeyframeReader<'a> {
             .band
             .get_or_insert_with(|| BandFinder::new(frame.width, frame.height));
         let looking = o.band == BandChoice::Auto && finder.seen_caption_like();
-        let whole = |ocr: &mut OcrEngine, img: &RgbImage| {
-            Ok::<_, vid2text_models::Error>(located(
-                ocr.recognize(img, o.min_confidence)?,
-                w,
-                h,
-                0.0,
-                1.0,
-            ))
-        };
         let lines = if band.is_some() || looking {
             let in_band = |q: &Quad| band.is_some_and(|b| b.holds(&Region::of_quad(q, w, h)));
             let read = ocr.recognize_sized(&img, o.min_confidence, around_captions(), &in_band)?;
@@ -451,13 +442,23 @@ impl<'a> KeyframeReader<'a> {
                 return Ok(None);
             } else {
                 self.settle(ocr, false)?;
-                whole(ocr, &img)?
+                self.read_full(ocr, &img)?
             }
         } else {
-            whole(ocr, &img)?
+            self.read_full(ocr, &img)?
         };
         self.record(t, lines, thumb);
         Ok(self.known())
+    }
+
+    /// The lines of a whole frame read with RapidOCR's detector input.
+    fn read_full(
+        &self,
+        ocr: &mut OcrEngine,
+        img: &RgbImage,
+    ) -> Result<Vec<Line>, vid2text_models::Error> {
+        let read = ocr.recognize(img, self.o.min_confidence)?;
+        Ok(located(read, img.width, img.height, 0.0, 1.0))
     }
 
     /// A keyframe not read: what was on screen stays.
@@ -511,13 +512,7 @@ impl<'a> KeyframeReader<'a> {
                 } => {
                     let lines = match stand {
                         true => lines,
-                        false => located(
-                            ocr.recognize(&img, self.o.min_confidence)?,
-                            img.width,
-                            img.height,
-                            0.0,
-                            1.0,
-                        ),
+                        false => self.read_full(ocr, &img)?,
                     };
                     self.record(t, lines, thumb);
                 }

@@ -705,12 +705,12 @@ impl BandPrint {
     }
 
     /// The same caption as on `read`, the last crop read, whose lines covered the grid cells
-    /// marked in `text` (row-major, [`PRINT_W`] x [`PRINT_H`]): fewer than a tenth of those cells
-    /// saw their share of ink move by more than 10 % (24 of 255), and elsewhere no cell gained
-    /// ink as dense as text. (A caption that differs from the last by one character in twenty
-    /// can pass for it: consecutive captions rarely do.)
-    /// Strokes are compared where the last caption had them (a twentieth of its cells may move:
-    /// see below), else outlined ink where it had an outline, else bright pixels (a tenth). The
+    /// marked in `text` (row-major, [`PRINT_W`] x [`PRINT_H`]): few of those cells saw their
+    /// share of ink move by more than 10 % (24 of 255), and elsewhere no cell gained outlined
+    /// ink as dense as text. The ink compared is the strokes where the last caption had them
+    /// (fewer than a twentieth of its cells may move: see below), else outlined ink where it had
+    /// an outline, else bright pixels (fewer than a tenth). (A caption that differs from the
+    /// last by one character in forty can pass for it: consecutive captions rarely do.) The
     /// picture moving around a caption, outside its letters, is not a new caption.
     pub fn same_caption(&self, read: &BandPrint, text: &[bool]) -> bool {
         let inside: Vec<usize> = (0..text.len()).filter(|&i| text[i]).collect();

@@ -81,6 +81,29 @@ fn loaded_library() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The variable that chooses CTranslate2's CPU GEMM backend: Intel MKL (`1`) or oneDNN (`0`).
+pub const BACKEND_VARIABLE: &str = "CT2_USE_MKL";
+
+/// The value of [`BACKEND_VARIABLE`] that vid2text starts the engine with: `0` (oneDNN) in the
+/// builds that link oneDNN (the wheel's library, the `dnnl` source build), unless the user's
+/// environment names a backend; None when nothing is to be set.
+///
+/// Left to itself, CTranslate2 takes Intel MKL on Intel CPUs and oneDNN on the others. With
+/// two model replicas decoding at once (vid2text's default on CPU: a replica per thread), the
+/// `ctranslate2` 4.8.4 wheel's MKL kills the process in its first int8 GEMMs on an Intel Xeon
+/// with AVX-512 and AMX (a 2-core cloud VM, 2026-12-01): SIGFPE, an integer division by zero in
+/// `mkl_blas_gemm_s8u8s32_compute`, whatever `MKL_ENABLE_INSTRUCTIONS`, `MKL_NUM_THREADS=1` or
+/// `CT2_USE_EXPERIMENTAL_PACKED_GEMM=0` say. One replica (faster-whisper's way) runs. oneDNN,
+/// inside the same library, runs either way, and it is the backend every benchmark in the
+/// README was measured with. `CT2_USE_MKL=1` gives MKL back where it works.
+///
+/// The library reads the variable while it is loaded, before `main`: setting it from inside
+/// the process is too late, so `vid2text` re-executes itself with it (see its `tune` module).
+pub fn backend_to_set() -> Option<&'static str> {
+    let links_onednn = cfg!(any(feature = "prebuilt", feature = "dnnl"));
+    (links_onednn && std::env::var_os(BACKEND_VARIABLE).is_none()).then_some("0")
+}
+
 pub fn engine_info() -> EngineInfo {
     let library = loaded_library();
     let version = library

@@ -25,8 +25,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     vid2text_media::set_tools(ffmpeg_tools());
     match &cli.command {
-        Command::Run(args) => tune::reexec_with_hugepages(!args.no_ocr),
-        Command::Work(args) => tune::reexec_with_hugepages(cluster::plan_reads_screens(&args.job)),
+        Command::Run(args) => tune::reexec(Some(!args.no_ocr)),
+        Command::Work(args) => tune::reexec(Some(cluster::plan_reads_screens(&args.job))),
+        Command::Models(_) => tune::reexec(None),
         _ => {}
     }
     let result = match cli.command {

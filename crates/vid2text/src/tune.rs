@@ -1,5 +1,9 @@
-//! Process settings for speed that must be in place before the first thread or allocation of
-//! the engine, taken only when the user has not set them.
+//! Process settings that must be in place before the first thread or allocation of the engine,
+//! taken only when the user has not set them; the process re-executes itself once to take them.
+//!
+//! - **CTranslate2's CPU backend: oneDNN** (`CT2_USE_MKL=0`), read by the library while it is
+//!   loaded: the wheel's MKL dies of SIGFPE with two replicas on an Intel Xeon (see
+//!   [`vid2text_models::engine::backend_to_set`]). For `run`, `work` and `models`.
 //!
 //! - **Transparent huge pages for the heap.** CTranslate2 allocates the encoder's attention
 //!   scores afresh for every layer (54 MB per window for tiny.en, beyond glibc's largest mmap
@@ -34,23 +38,56 @@ const HEAP_TUNABLES: [(&str, &str); 2] = [
     ("glibc.malloc.trim_threshold", "134217728"),
 ];
 
-/// Re-executes the current `run` with huge pages for the heap when that applies, and with the
-/// heap tunables for OCR when `ocr`; returns only when it does not (or when the re-execution
-/// failed, which changes nothing but speed).
-pub fn reexec_with_hugepages(ocr: bool) {
-    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+/// Re-executes the current command when its environment lacks what the engine should start
+/// with: CTranslate2's CPU backend ([`vid2text_models::engine::backend_to_set`], for every
+/// command that uses the engine) and, for `run` and `work` (`hugepages` is `Some(ocr)`), huge
+/// pages for the heap where they apply, with the heap tunables for OCR when `ocr`. Returns only
+/// when nothing is to change (or when the re-execution failed: then only huge pages are lost,
+/// and the backend CTranslate2 picks by itself is used).
+pub fn reexec(hugepages: Option<bool>) {
+    let mut env: Vec<(&str, OsString)> = Vec::new();
+    if let Some(value) = vid2text_models::engine::backend_to_set() {
+        env.push((vid2text_models::engine::BACKEND_VARIABLE, value.into()));
+    }
+    if let Some(tunables) = hugepages.and_then(glibc_tunables) {
+        env.push(("GLIBC_TUNABLES", tunables));
+    }
+    if env.is_empty() {
         return;
     }
-    if std::env::var_os("VID2TEXT_HUGEPAGES").is_some_and(|v| v == "0") {
+    let Ok(exe) = std::env::current_exe() else {
         return;
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| OsString::from("vid2text"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // `exec` returns only on failure.
+        let _ = std::process::Command::new(exe)
+            .arg0(arg0)
+            .args(args)
+            .envs(env)
+            .exec();
+    }
+}
+
+/// The `GLIBC_TUNABLES` to run with huge pages for the heap (and the heap tunables for OCR
+/// when `ocr`); None when they do not apply or are set already.
+fn glibc_tunables(ocr: bool) -> Option<OsString> {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return None;
+    }
+    if std::env::var_os("VID2TEXT_HUGEPAGES").is_some_and(|v| v == "0") {
+        return None;
     }
     let current = std::env::var_os("GLIBC_TUNABLES").unwrap_or_default();
     if current.to_string_lossy().contains(TUNABLE) {
-        return; // set already: by the user, or by our first execution
+        return None; // set already: by the user, or by our first execution
     }
     let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
     if !thp.is_ok_and(|s| s.contains("[madvise]") || s.contains("[always]")) {
-        return;
+        return None;
     }
     let named = current.to_string_lossy().into_owned();
     let mut tunables = current;
@@ -66,19 +103,5 @@ pub fn reexec_with_hugepages(ocr: bool) {
             add(name, value);
         }
     }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut args = std::env::args_os();
-    let arg0 = args.next().unwrap_or_else(|| OsString::from("vid2text"));
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // `exec` returns only on failure.
-        let _ = std::process::Command::new(exe)
-            .arg0(arg0)
-            .args(args)
-            .env("GLIBC_TUNABLES", tunables)
-            .exec();
-    }
+    Some(tunables)
 }

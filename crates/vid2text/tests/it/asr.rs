@@ -353,3 +353,36 @@ fn mandarin_comes_out_in_simplified_by_default() {
     assert!(traditional.contains("身體"), "{traditional}");
     assert!(!traditional.contains("身体"), "{traditional}");
 }
+
+/// Two replicas decoding at once, with the process started as a user starts it and not
+/// re-executed for huge pages: the engine must come up with the backend vid2text chooses before
+/// the library loads (`CT2_USE_MKL=0`). On an Intel Xeon the wheel's MKL, CTranslate2's own
+/// choice there, died of SIGFPE in its first int8 GEMMs this way.
+#[test]
+fn two_replicas_run_on_the_backend_chosen_before_the_engine_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vid2text"))
+        .args(["run", "-q", &data_str("speech/en/jfk/jfk.flac"), "-o"])
+        .arg(dir.path())
+        .args([
+            "--asr-model",
+            "tiny.en",
+            "--threads",
+            "2",
+            "--replicas",
+            "2",
+        ])
+        .env_remove("CT2_USE_MKL")
+        .env("VID2TEXT_HUGEPAGES", "0")
+        .output()
+        .expect("run vid2text");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {stderr}", out.status);
+    let docs = documents(dir.path());
+    assert_eq!(docs.len(), 1);
+    let text = normalize(docs[0]["text"].as_str().unwrap());
+    assert!(
+        text.contains("ask not what your country can do for you"),
+        "{text}"
+    );
+}

@@ -108,7 +108,8 @@ fn models_lists_what_setup_installed() {
         assert!(r.stdout.contains(name), "{name} not listed:\n{}", r.stdout);
     }
     // The engine line is the library's own answer: its version, where it was loaded from, and
-    // its GEMM backend (oneDNN on AMD, MKL on Intel: what faster-whisper's wheel runs).
+    // its GEMM backend: oneDNN on every CPU unless `CT2_USE_MKL` says otherwise (the wheel's MKL
+    // dies of SIGFPE with two replicas on an Intel Xeon: `engine::choose_cpu_backend`).
     let engine = r.stdout.lines().find(|l| l.starts_with("engine:"));
     let engine = engine.unwrap_or_else(|| panic!("no engine line:\n{}", r.stdout));
     assert!(engine.contains("CTranslate2 4.8.4"), "{engine}");
@@ -117,13 +118,35 @@ fn models_lists_what_setup_installed() {
             engine.contains("/ctranslate2/libctranslate2-") && engine.contains(".so.4.8.4"),
             "{engine}"
         );
-        assert!(
-            engine.contains("int8 GEMM DNNL") || engine.contains("int8 GEMM MKL"),
-            "{engine}"
-        );
+        match std::env::var_os("CT2_USE_MKL") {
+            None => assert!(engine.contains("int8 GEMM DNNL"), "{engine}"),
+            Some(_) => assert!(
+                engine.contains("int8 GEMM DNNL") || engine.contains("int8 GEMM MKL"),
+                "{engine}"
+            ),
+        }
         if cfg!(target_arch = "x86_64") {
             assert!(engine.contains("CUDA: compiled in"), "{engine}");
         }
+    }
+}
+
+/// A user who names the backend gets it: `CT2_USE_MKL=1` is MKL, on AMD CPUs too.
+#[cfg(all(feature = "prebuilt", target_arch = "x86_64"))]
+#[test]
+fn the_users_gemm_backend_is_kept() {
+    for (value, backend) in [("1", "int8 GEMM MKL"), ("0", "int8 GEMM DNNL")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vid2text"))
+            .arg("models")
+            .env("CT2_USE_MKL", value)
+            .output()
+            .expect("run vid2text");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let engine = stdout
+            .lines()
+            .find(|l| l.starts_with("engine:"))
+            .unwrap_or("");
+        assert!(engine.contains(backend), "CT2_USE_MKL={value}: {stdout}");
     }
 }
 

@@ -157,6 +157,7 @@ def table(binary: str, rounds: int, model: str, threads: int, work: Path, data: 
     print("| group | mode | media s | wall s | x real time | / speech alone | visual s | visual x RT | "
           "keyframes read | caption crops read | CER/WER % |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    where = []
     for group, refs in groups.items():
         files = list(refs)
         media = sum(duration(f) for f in files)
@@ -168,7 +169,7 @@ def table(binary: str, rounds: int, model: str, threads: int, work: Path, data: 
                 reads = sum(d["stats"].get("caption_reads", 0) for d in docs)
                 frames = sum(d["stats"].get("caption_frames", 0) for d in docs)
                 results[m].append((summary["wall_s"], summary["visual_s"], summary["ocr_frames"], reads, frames,
-                                   error_rate(refs, docs)))
+                                   error_rate(refs, docs), summary["stages"]))
         floor = statistics.median(x[0] for x in results["speech alone (--no-ocr)"])
         for m, runs in results.items():
             wall, vis, ocr, reads, frames, err = (statistics.median(x[i] for x in runs) for i in range(6))
@@ -177,3 +178,20 @@ def table(binary: str, rounds: int, model: str, threads: int, work: Path, data: 
             e = "-" if err != err else f"{100 * err:.1f}"
             print(f"| {group} | {m} | {media:.1f} | {wall:.1f} | {media / wall:.1f} | {wall / floor:.2f} | {vis:.1f} | "
                   f"{vis_rt} | {ocr:.0f} | {crops} | {e} |", flush=True)
+            if m != "speech alone (--no-ocr)":
+                where.append((group, m, [x[6] for x in runs]))
+    where_the_time_goes(where)
+
+
+def where_the_time_goes(rows) -> None:
+    """The visual workers' time by part, from the summary's OCR counters (medians)."""
+    print("\nWhere the visual time goes (working seconds summed over the OCR workers; medians):")
+    print("| group | mode | visual s | detector on keyframes s (reads) | detector on band crops s (crops) | "
+          "recognizer s (lines) | rest s (FFmpeg pipes, prints) | CPU s | FFmpeg CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for group, m, stages in rows:
+        med = lambda k: statistics.median(s.get(k, 0) for s in stages)
+        vis, fd, bd, rec = med("visual_s"), med("ocr_frame_detect_s"), med("ocr_band_detect_s"), med("ocr_recognize_s")
+        print(f"| {group} | {m} | {vis:.1f} | {fd:.1f} ({med('ocr_frames_detected'):.0f}) | "
+              f"{bd:.1f} ({med('ocr_bands_detected'):.0f}) | {rec:.1f} ({med('ocr_lines_recognized'):.0f}) | "
+              f"{vis - fd - bd - rec:.1f} | {med('cpu_s'):.1f} | {med('ffmpeg_cpu_s'):.1f} |", flush=True)

@@ -4,6 +4,7 @@
 //! ratio. The 180° direction classifier is not run: upside-down text is rare in video.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use ort::value::Tensor;
@@ -47,6 +48,31 @@ pub struct OcrEngine {
     chars: Vec<String>,
     db: DbParams,
     det_limit: DetLimit,
+    times: OcrTimes,
+}
+
+/// Where an engine's time went since it was last asked ([`OcrEngine::take_times`]): the
+/// detector on whole frames and on caption band crops, and the recognizer, each with its count.
+/// The time includes the image work around each model (resizing, normalising, boxes, crops).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct OcrTimes {
+    pub frame_detect: Duration,
+    pub frames_detected: u64,
+    pub band_detect: Duration,
+    pub bands_detected: u64,
+    pub recognize: Duration,
+    pub lines_recognized: u64,
+}
+
+impl std::ops::AddAssign for OcrTimes {
+    fn add_assign(&mut self, o: OcrTimes) {
+        self.frame_detect += o.frame_detect;
+        self.frames_detected += o.frames_detected;
+        self.band_detect += o.band_detect;
+        self.bands_detected += o.bands_detected;
+        self.recognize += o.recognize;
+        self.lines_recognized += o.lines_recognized;
+    }
 }
 
 fn ocr_err(e: impl Into<crate::BoxError>) -> Error {
@@ -91,6 +117,7 @@ impl OcrEngine {
             chars,
             db: DbParams::default(),
             det_limit: RAPIDOCR_DET_LIMIT,
+            times: OcrTimes::default(),
         })
     }
 
@@ -98,6 +125,11 @@ impl OcrEngine {
     pub fn with_det_limit(mut self, limit: DetLimit) -> Self {
         self.det_limit = limit;
         self
+    }
+
+    /// The time spent since the last call, and the counts; the counters start again.
+    pub fn take_times(&mut self) -> OcrTimes {
+        std::mem::take(&mut self.times)
     }
 
     /// Size of the dictionary (without blank and space).
@@ -170,12 +202,24 @@ impl OcrEngine {
         // Boxes in the caller's coordinates, and those the caller wants read.
         let to_caller =
             |q: &Quad| -> Quad { q.map(|c| [c[0] * back, (c[1] - pad as f32).max(0.0) * back]) };
+        let began = Instant::now();
         let boxes: Vec<(Quad, Quad)> = self
             .detect_with(&work, limit)?
             .into_iter()
             .map(|q| (q, to_caller(&q)))
             .filter(|(_, caller)| !skip.is_some_and(|skip| skip(caller)))
             .collect();
+        // Letterboxing is for whole images; band crops go without.
+        match letterbox {
+            true => {
+                self.times.frame_detect += began.elapsed();
+                self.times.frames_detected += 1;
+            }
+            false => {
+                self.times.band_detect += began.elapsed();
+                self.times.bands_detected += 1;
+            }
+        }
         if boxes.is_empty() {
             return Ok(Vec::new());
         }
@@ -225,6 +269,14 @@ impl OcrEngine {
 
     /// Reads text crops: (text, confidence) for each, in the order given.
     pub fn read(&mut self, crops: &[RgbImage]) -> Result<Vec<(String, f32)>> {
+        let began = Instant::now();
+        let out = self.read_untimed(crops);
+        self.times.recognize += began.elapsed();
+        self.times.lines_recognized += crops.len() as u64;
+        out
+    }
+
+    fn read_untimed(&mut self, crops: &[RgbImage]) -> Result<Vec<(String, f32)>> {
         let ratio = |c: &RgbImage| c.width as f32 / c.height.max(1) as f32;
         let mut order: Vec<usize> = (0..crops.len()).collect();
         order.sort_by(|&a, &b| ratio(&crops[a]).total_cmp(&ratio(&crops[b])));

@@ -59,6 +59,15 @@ pub struct StageSeconds {
     pub decoder_s: f64,
     /// Keyframes, OCR, caption bands and subtitle streams (as `visual_s` above).
     pub visual_s: f64,
+    /// Of `visual_s`: OCR's text detector on whole keyframes and on caption band crops, and its
+    /// recognizer, with how many frames, crops and lines each read (the image work around each
+    /// model included). The rest is the video decode's pipes, prints and bookkeeping.
+    pub ocr_frame_detect_s: f64,
+    pub ocr_frames_detected: u64,
+    pub ocr_band_detect_s: f64,
+    pub ocr_bands_detected: u64,
+    pub ocr_recognize_s: f64,
+    pub ocr_lines_recognized: u64,
     /// Assembling, filtering and committing documents.
     pub writer_s: f64,
     /// CPU time (user + system) of this process, and of the FFmpeg and ffprobe children.
@@ -72,6 +81,7 @@ impl StageSeconds {
         use crate::stages::clock::{cpu_seconds, seconds, Part};
         let (cpu_s, children_s) = cpu_seconds();
         let r = |v: f64| round(v, 3);
+        let ocr = crate::stages::clock::ocr();
         StageSeconds {
             probe_s: r(seconds(Part::Probe)),
             audio_s: r(seconds(Part::Audio)),
@@ -81,6 +91,12 @@ impl StageSeconds {
             windows_encoded: model.windows_encoded,
             decoder_s: r(model.decoder_s),
             visual_s,
+            ocr_frame_detect_s: r(ocr.frame_detect.as_secs_f64()),
+            ocr_frames_detected: ocr.frames_detected,
+            ocr_band_detect_s: r(ocr.band_detect.as_secs_f64()),
+            ocr_bands_detected: ocr.bands_detected,
+            ocr_recognize_s: r(ocr.recognize.as_secs_f64()),
+            ocr_lines_recognized: ocr.lines_recognized,
             writer_s: r(seconds(Part::Writer)),
             cpu_s: r(cpu_s),
             ffmpeg_cpu_s: r(children_s),

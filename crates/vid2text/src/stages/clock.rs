@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use vid2text_models::ocr::OcrTimes;
+
 /// A stage's counter.
 #[derive(Debug, Clone, Copy)]
 pub enum Part {
@@ -42,6 +44,26 @@ pub fn timed<T>(part: Part, f: impl FnOnce() -> T) -> T {
     let out = f();
     add(part, began);
     out
+}
+
+/// OCR's time, summed over the visual workers (each adds its engine's after each input).
+static OCR: std::sync::Mutex<OcrTimes> = std::sync::Mutex::new(OcrTimes {
+    frame_detect: Duration::ZERO,
+    frames_detected: 0,
+    band_detect: Duration::ZERO,
+    bands_detected: 0,
+    recognize: Duration::ZERO,
+    lines_recognized: 0,
+});
+
+/// Adds an OCR engine's times.
+pub fn add_ocr(t: OcrTimes) {
+    *OCR.lock().unwrap_or_else(|e| e.into_inner()) += t;
+}
+
+/// OCR's times so far.
+pub fn ocr() -> OcrTimes {
+    *OCR.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Seconds counted for `part` so far.

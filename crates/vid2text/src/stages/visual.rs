@@ -117,6 +117,9 @@ impl Reader {
             }
             let began = Instant::now();
             let result = self.read(&job);
+            if let Some(ocr) = self.ocr.as_mut() {
+                super::clock::add_ocr(ocr.take_times());
+            }
             let done = VisualDone {
                 key: job.key,
                 result,

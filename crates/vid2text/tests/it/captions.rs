@@ -296,7 +296,10 @@ fn captions_that_start_late_are_read_from_the_start() {
     let pic = Picture::new(1280, 720, "DejaVu Sans", 44, 40);
     let clips = [Clip("speech/en/jfk/jfk.flac", 16.0)];
     let video = captioned(dir.path(), "late", &pic, &clips, &lines, 28.0);
-    let d = run_one(&video, &dir.path().join("out"), &["--asr-model", "tiny.en"]);
+    let out = dir.path().join("out");
+    let r = run(&[&video], &out, &["--asr-model", "tiny.en", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = documents(&out).remove(0);
     let caps = captions(&d);
     each_line_read_once(&caps, &lines, "en");
     // The band was read from the start: 5 crops a second of the 28 s; each keyframe once.
@@ -304,6 +307,37 @@ fn captions_that_start_late_are_read_from_the_start() {
     assert!(frames >= 135, "{}", d["stats"]);
     let keyframes = d["stats"]["keyframes"].as_u64().unwrap();
     assert!((28..=36).contains(&keyframes), "{}", d["stats"]);
+    // The summary says where the visual time went: the detector ran once on each band crop
+    // read and at least once on each keyframe read, the recognizer on every caption line at
+    // least, all within the visual workers' time.
+    let summary: Value = serde_json::from_str(&r.stdout).expect("a JSON summary");
+    let stages = &summary["stages"];
+    let count = |k: &str| {
+        stages[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {stages}"))
+    };
+    let secs = |k: &str| {
+        stages[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k}: {stages}"))
+    };
+    assert_eq!(
+        count("ocr_bands_detected"),
+        d["stats"]["caption_reads"].as_u64().unwrap(),
+        "{stages}"
+    );
+    assert!(
+        count("ocr_frames_detected") >= d["stats"]["ocr_frames"].as_u64().unwrap(),
+        "{stages}"
+    );
+    assert!(count("ocr_lines_recognized") >= 3, "{stages}");
+    let ocr = ["ocr_frame_detect_s", "ocr_band_detect_s", "ocr_recognize_s"].map(secs);
+    assert!(ocr.iter().all(|&s| s > 0.0), "{stages}");
+    assert!(
+        ocr.iter().sum::<f64>() <= secs("visual_s") + 0.01,
+        "{stages}"
+    );
 }
 
 /// Captions that move: the first two at the bottom, where the band is first found, the next

@@ -52,6 +52,18 @@ impl RgbImage {
         out
     }
 
+    /// Rows `y..y + rows` (clamped to the image) as an image of their own.
+    pub fn rows(&self, y: usize, rows: usize) -> RgbImage {
+        let y = y.min(self.height);
+        let rows = rows.min(self.height - y);
+        let stride = self.width * 3;
+        RgbImage::new(
+            self.width,
+            rows,
+            self.data[y * stride..(y + rows) * stride].to_vec(),
+        )
+    }
+
     /// Bilinear resize (OpenCV `INTER_LINEAR` geometry: pixel centres aligned).
     pub fn resize(&self, width: usize, height: usize) -> RgbImage {
         let (sx, sy) = (

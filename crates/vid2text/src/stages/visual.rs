@@ -247,7 +247,7 @@ impl Reader {
         // and the band from the start, in one decode.
         let mut streamed = None;
         if let Some((read_to, band)) = found {
-            let mut reader = BandReader::new(band);
+            let mut reader = BandReader::new(band).with_earlier(pass.earlier(band));
             let mut on_frame = |sampled| match sampled {
                 Sampled::Keyframe(f) if f.t <= read_to => Ok(()),
                 Sampled::Keyframe(f) => pass.frame(f, ocr).map(drop),
@@ -337,6 +337,10 @@ struct KeyframeReader<'a> {
     /// and another is to come: held with their smaller reads until a probe shows one (the reads
     /// stand) or none is left (each is read again at full size), then taken in order.
     pending: Vec<Pending>,
+    /// Whole frames read while the band is looked for that show a caption-like line, with
+    /// their lines (at most [`KEPT_READS`]): once the band is known, a band crop showing the
+    /// same caption as one of them takes its lines instead of being read again ([`Earlier`]).
+    kept: Vec<(f64, RgbImage, Vec<Line>)>,
     keyframes: u64,
     ocr_frames: u64,
     last_t: f64,
@@ -363,6 +367,7 @@ impl<'a> KeyframeReader<'a> {
             backoff: Backoff::new(o.backoff_s),
             probes: 0,
             pending: Vec::new(),
+            kept: Vec::new(),
             keyframes: 0,
             ocr_frames: 0,
             last_t: 0.0,
@@ -450,7 +455,7 @@ impl<'a> KeyframeReader<'a> {
         } else {
             self.read_full(ocr, &img)?
         };
-        self.record(t, lines, thumb);
+        self.record(t, &img, lines, thumb);
         Ok(self.known())
     }
 
@@ -475,15 +480,24 @@ impl<'a> KeyframeReader<'a> {
         }
     }
 
-    /// The lines read on the keyframe at `t`.
-    fn record(&mut self, t: f64, lines: Vec<Line>, thumb: Thumbnail) {
+    /// The lines read on the keyframe `img` at `t`.
+    fn record(&mut self, t: f64, img: &RgbImage, lines: Vec<Line>, thumb: Thumbnail) {
         self.ocr_frames += 1;
+        let looking = self.o.band == BandChoice::Auto && self.known().is_none();
         let refs: Vec<(&str, Region)> = lines.iter().map(|l| (l.text.as_str(), l.region)).collect();
         let finder = self
             .k
             .band
             .as_mut()
             .expect("a band finder from the first read");
+        if looking
+            && self.kept.len() < KEPT_READS
+            && lines
+                .iter()
+                .any(|l| finder.is_caption_like(&l.text, &l.region))
+        {
+            self.kept.push((t, img.clone(), lines.clone()));
+        }
         finder.observe(t, &refs);
         self.k.watermarks.observe(&refs);
         let band = self.known();
@@ -517,11 +531,38 @@ impl<'a> KeyframeReader<'a> {
                         true => lines,
                         false => self.read_full(ocr, &img)?,
                     };
-                    self.record(t, lines, thumb);
+                    self.record(t, &img, lines, thumb);
                 }
             }
         }
         Ok(())
+    }
+
+    /// The reads kept while the band was looked for, as the band reader takes them: each kept
+    /// frame's strip of `band` as the band pass cuts it, and its caption lines there.
+    fn earlier(&mut self, band: CaptionBand) -> Vec<Earlier> {
+        std::mem::take(&mut self.kept)
+            .into_iter()
+            .filter_map(|(t, img, lines)| {
+                let lines: Vec<Line> = lines.into_iter().filter(|l| is_caption(&band, l)).collect();
+                if lines.is_empty() {
+                    return None;
+                }
+                // FFmpeg's crop (band_chain in vid2text-media): even rows, at least two.
+                let h = img.height as f64;
+                let y = (h * band.y0.clamp(0.0, 0.99) / 2.0).trunc() as usize * 2;
+                let n =
+                    ((h * (band.y1 - band.y0).clamp(0.01, 1.0) / 2.0).trunc() as usize * 2).max(2);
+                let print = BandPrint::of(&img.rows(y, n));
+                let cells = print_cells(&rows(lines.clone()), band);
+                Some(Earlier {
+                    t,
+                    print,
+                    cells,
+                    lines,
+                })
+            })
+            .collect()
     }
 
     /// The pass once the video's frames have ended: a probe still held is read at full size.
@@ -553,6 +594,25 @@ fn around_captions() -> DetLimit {
 /// detector work of a read at 640) when each probe decided alone, 6 when the first was read
 /// again at once, none now.
 const PROBE_READS: u32 = 2;
+
+/// Whole frames kept with their reads while the band is looked for (about 2.7 MB each at
+/// 720p); the band is found on the second distinct caption, most often within four reads.
+const KEPT_READS: usize = 8;
+
+/// A whole frame read before the band was known, for the band reader: the print of its band
+/// strip, the print cells of its caption rows, and its caption lines. A band crop whose print
+/// is the same caption as this one's takes these lines instead of being read: the keyframes'
+/// reads of the seconds before the band was found are not repeated on the crops of those seconds.
+struct Earlier {
+    t: f64,
+    print: BandPrint,
+    cells: Vec<bool>,
+    lines: Vec<Line>,
+}
+
+/// How far apart in time a crop and an earlier whole frame may be for the crop to take the
+/// frame's read: a caption shown for longer is read again on its crops.
+const EARLIER_SPAN_S: f64 = 2.0;
 
 /// How `band` is sampled: at caption rate, as wide as keyframes at most.
 fn band_options(c: &Config, o: &OcrConfig, band: CaptionBand) -> BandOptions {
@@ -587,9 +647,13 @@ struct BandReader {
     /// Where the crops are cut.
     band: CaptionBand,
     last: Option<(BandPrint, Vec<bool>)>,
+    /// The keyframes' reads from before the band was known.
+    earlier: Vec<Earlier>,
     events: Vec<Event>,
     frames: u64,
+    /// Crops read by OCR, and crops that took an earlier whole frame's read instead.
     reads: u64,
+    reused: u64,
 }
 
 impl BandReader {
@@ -597,10 +661,17 @@ impl BandReader {
         BandReader {
             band,
             last: None,
+            earlier: Vec::new(),
             events: Vec::new(),
             frames: 0,
             reads: 0,
+            reused: 0,
         }
+    }
+
+    fn with_earlier(mut self, earlier: Vec<Earlier>) -> Self {
+        self.earlier = earlier;
+        self
     }
 
     /// Whether this reading can stand for a band pass over `band`, the band the keyframes
@@ -633,14 +704,23 @@ impl BandReader {
         }
         let (w, h) = (img.width, img.height);
         let (y0, y1) = (self.band.y0, self.band.y1);
-        let lines: Vec<Line> = located(ocr.recognize_band(img, min_confidence)?, w, h, y0, y1)
+        let read = match self.earlier_read(t, &print) {
+            Some(lines) => {
+                self.reused += 1;
+                lines
+            }
+            None => {
+                self.reads += 1;
+                located(ocr.recognize_band(img, min_confidence)?, w, h, y0, y1)
+            }
+        };
+        let lines: Vec<Line> = read
             .into_iter()
             .filter(|l| {
                 has_letters(&l.text)
                     && !watermarks.is_some_and(|m| m.is_watermark(&l.text, &l.region))
             })
             .collect();
-        self.reads += 1;
         // Without the final watermarks yet, corner lines (where watermarks are) are left out of
         // the cells: a handle on a caption's row would widen it and hide the next caption.
         let in_cells: Vec<Line> = lines
@@ -652,6 +732,15 @@ impl BandReader {
         self.last = Some((print, cells));
         self.events.push(Event::Read(t, lines));
         Ok(())
+    }
+
+    /// The caption lines of an earlier whole frame that showed the caption the crop at `t`
+    /// shows (its print, within [`EARLIER_SPAN_S`]), if one did.
+    fn earlier_read(&self, t: f64, print: &BandPrint) -> Option<Vec<Line>> {
+        self.earlier
+            .iter()
+            .find(|e| (e.t - t).abs() <= EARLIER_SPAN_S && print.same_caption(&e.print, &e.cells))
+            .map(|e| e.lines.clone())
     }
 
     /// The caption spans, with the lines outside the final `band` and the `watermarks` left
@@ -888,6 +977,72 @@ mod tests {
         // A second caption line above: not in the crops read.
         assert!(!reading.serves(CaptionBand { y0: 0.72, y1: 0.95 }));
         assert!(!reading.serves(CaptionBand { y0: 0.5, y1: 0.6 }));
+    }
+
+    /// A 1280 x 720 frame, grey, with a caption of outlined white bars (3 pixels white, 2
+    /// black each side) at rows 620-660 starting at each of `bars`.
+    fn captioned_frame(bars: &[usize]) -> RgbImage {
+        let (w, h) = (1280, 720);
+        let mut rgb = vec![90u8; w * h * 3];
+        for &x0 in bars {
+            for y in 618..662 {
+                for x in x0..x0 + 7 {
+                    let inner = (x0 + 2..x0 + 5).contains(&x) && (620..660).contains(&y);
+                    let v = if inner { 255 } else { 0 };
+                    rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].fill(v);
+                }
+            }
+        }
+        RgbImage::new(w, h, rgb)
+    }
+
+    /// The band reader takes the read of a whole frame from before the band was known for a
+    /// crop that shows the same caption near its time, and reads a crop with another caption,
+    /// or the same one much later, itself.
+    #[test]
+    fn crops_take_the_keyframes_read_of_the_same_caption() {
+        let o = OcrConfig {
+            band: BandChoice::Auto,
+            caption_fps: 5.0,
+            min_confidence: 0.5,
+            backoff_s: 3.0,
+            det_limit: DetLimit::Min(736),
+            threads: 1,
+        };
+        let band = CaptionBand { y0: 0.82, y1: 0.96 };
+        let line = Line {
+            text: "ask not what your country".into(),
+            confidence: 0.9,
+            region: Region {
+                x0: 0.3,
+                y0: 0.86,
+                x1: 0.7,
+                y1: 0.92,
+            },
+        };
+        let said: Vec<usize> = (400..880).step_by(12).collect();
+        let mut pass = KeyframeReader::new(&o);
+        pass.kept
+            .push((1.0, captioned_frame(&said), vec![line.clone()]));
+        // A frame without a caption line in the band is not kept for the crops.
+        pass.kept.push((2.0, captioned_frame(&[]), Vec::new()));
+        let reader = BandReader::new(band).with_earlier(pass.earlier(band));
+        assert_eq!(reader.earlier.len(), 1);
+        assert!(pass.kept.is_empty(), "the frames are let go");
+        // The crop FFmpeg cuts: rows trunc(720 * 0.82 / 2) * 2 = 590, 100 of them.
+        let crop = |bars: &[usize]| captioned_frame(bars).rows(590, 100);
+        let same = BandPrint::of(&crop(&said));
+        let texts = |r: Option<Vec<Line>>| r.map(|l| l.into_iter().map(|l| l.text).collect());
+        assert_eq!(
+            texts(reader.earlier_read(1.2, &same)),
+            Some(vec![line.text.clone()])
+        );
+        let other: Vec<usize> = (300..1000).step_by(20).collect();
+        assert_eq!(
+            texts(reader.earlier_read(1.2, &BandPrint::of(&crop(&other)))),
+            None
+        );
+        assert_eq!(texts(reader.earlier_read(6.0, &same)), None);
     }
 
     #[test]

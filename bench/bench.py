@@ -247,10 +247,25 @@ def ocr_table(binary: str, rounds: int) -> None:
     print(f"| all | {media:.1f} | {frames} | {read} | {100 * (frames - read) / frames:.0f} % | {t:.2f} | {frames / t:.1f} | {media / t:.1f} |")
 
 
-def run_fw(python, model_dir, files, beam, threads, mode, extra=()):
+def run_fw(python, model_dir, files, beam, threads, mode, extra=(), env=None):
     stdout, wall, cpu, rss = timed([python, REPO / "bench/fw_run.py", "--model", model_dir, "--mode", mode,
-                                    "--beam", beam, "--threads", threads, *extra, *files], env=SAME_ENV)
+                                    "--beam", beam, "--threads", threads, *extra, *files],
+                                   env={**SAME_ENV, **(env or {})})
     return json.loads(stdout), wall, cpu, rss
+
+
+def intel_cpu() -> bool:
+    """CTranslate2 picks Intel MKL for its GEMMs on Intel CPUs and oneDNN elsewhere; vid2text asks
+    for oneDNN everywhere (README, "oneDNN on Intel CPUs too")."""
+    try:
+        return "GenuineIntel" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+# The peers' GEMM backends to try: CTranslate2's own choice, and on Intel CPUs oneDNN as well
+# (CT2_USE_MKL=0, what vid2text runs), so that the batched pipeline gets the faster of the two.
+PEER_BACKENDS = {"its default": {}, **({"oneDNN": {"CT2_USE_MKL": "0"}} if intel_cpu() else {})}
 
 
 def wer(refs: dict, texts: dict) -> float:
@@ -278,6 +293,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["asr", "ocr", "captions", "short", "cluster", "corpus"], help="one of the tables")
     ap.add_argument("--captions-model", default="base",
                     help="Whisper model of the captions table (base: Mandarin needs a multilingual model)")
+    ap.add_argument("--no-sequential", action="store_true",
+                    help="leave faster-whisper's sequential rows out of the ASR tables (the batched one stays)")
     ap.add_argument("--ocr-row", action="store_true", help="also time vid2text with OCR on in the ASR table")
     ap.add_argument("--also", action="append", default=[], metavar="LABEL=PATH",
                     help="another vid2text binary as a row of its own (e.g. a source build)")
@@ -314,12 +331,19 @@ def main() -> None:
         captions.table(a.binary, a.rounds, a.captions_model, a.threads, WORK, DATA)
 
 
-def best_batch(a, model_dir, files, beam) -> int:
-    """The batched pipeline's fastest batch size of 4, 8 and 16 on these files (one run each)."""
+def best_batch(a, model_dir, files, beam) -> tuple:
+    """The batched pipeline's fastest batch size of 4, 8 and 16 on these files, with the fastest
+    GEMM backend of PEER_BACKENDS (one run each): (batch, backend name)."""
     walls = {}
-    for b in (4, 8, 16):
-        walls[b] = run_fw(a.python, model_dir, files, beam, a.threads, "batched", ["--batch-size", str(b)])[1]
-    print(f"  batched pipeline, beam {beam}: " + ", ".join(f"batch {b} {w:.1f} s" for b, w in walls.items()),
+    for name, env in PEER_BACKENDS.items():
+        for b in (4, 8, 16):
+            try:
+                walls[(b, name)] = run_fw(a.python, model_dir, files, beam, a.threads, "batched",
+                                          ["--batch-size", str(b)], env=env)[1]
+            except SystemExit as e:  # a backend that fails here is left out, and said so
+                print(f"  batched pipeline, batch {b} ({name}): {str(e)[:300]}", file=sys.stderr, flush=True)
+    print(f"  batched pipeline, beam {beam}: " + ", ".join(f"batch {b} ({n}) {w:.1f} s"
+                                                           for (b, n), w in walls.items()),
           file=sys.stderr, flush=True)
     return min(walls, key=walls.get)
 
@@ -331,18 +355,23 @@ def asr_table(a, model_dir: str, corpus: str, refs: dict) -> None:
           f"{a.threads} threads, {a.rounds} rounds; every tool with GLIBC_TUNABLES=glibc.malloc.hugetlb=1; "
           "peak RSS of the whole process tree", flush=True)
     for beam in [int(b) for b in a.beams.split(",")]:
-        batch = best_batch(a, model_dir, files, beam)
+        batch, backend = best_batch(a, model_dir, files, beam)
+        peer_env = PEER_BACKENDS[backend]
+        best_label = f"{batch}, best of 4/8/16" + (f", {backend} GEMM" if len(PEER_BACKENDS) > 1 else "")
         tools = {
             "vid2text": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads),
             **({"vid2text, OCR on too": lambda beam: run_ours(a.binary, model_dir, files, beam, a.threads, ocr=True)}
                if a.ocr_row else {}),
             **{label: (lambda beam, path=path: run_ours(path, model_dir, files, beam, a.threads))
                for label, path in (x.split("=", 1) for x in a.also)},
-            "faster-whisper sequential, defaults": lambda beam: run_fw(a.python, model_dir, files, beam, a.threads, "seq"),
-            "faster-whisper sequential, condition off": lambda beam: run_fw(
-                a.python, model_dir, files, beam, a.threads, "seq", ["--no-condition"]),
-            f"faster-whisper batched ({batch}, best of 4/8/16)": lambda beam: run_fw(
-                a.python, model_dir, files, beam, a.threads, "batched", ["--batch-size", str(batch)]),
+            **({} if a.no_sequential else {
+                "faster-whisper sequential, defaults": lambda beam: run_fw(
+                    a.python, model_dir, files, beam, a.threads, "seq"),
+                "faster-whisper sequential, condition off": lambda beam: run_fw(
+                    a.python, model_dir, files, beam, a.threads, "seq", ["--no-condition"])}),
+            f"faster-whisper batched ({best_label})": lambda beam: run_fw(
+                a.python, model_dir, files, beam, a.threads, "batched", ["--batch-size", str(batch)],
+                env=peer_env),
         }
         results = {name: [] for name in tools}
         for r in range(a.rounds):

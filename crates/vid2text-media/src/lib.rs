@@ -12,8 +12,8 @@ use wait_timeout::ChildExt;
 
 mod video;
 pub use video::{
-    band_frames, keyframes, keyframes_and_band, read_subtitle_stream, BandOptions, Cue, Frame,
-    KeyframeOptions, KeyframesEnd, Sampled,
+    band_frames, band_rows, keyframes, keyframes_and_band, read_subtitle_stream, BandOptions, Cue,
+    Frame, KeyframeOptions, KeyframesEnd, Sampled,
 };
 
 /// Sample rate of the decoded audio, the one Whisper and Silero VAD expect.

@@ -141,16 +141,29 @@ pub struct BandOptions {
     pub max_duration_s: Option<f64>,
 }
 
+/// The strip `y0..y1` as the band's crop takes it: its top and height in fractions of the frame,
+/// at least a hundredth of it high.
+fn band_extent(y0: f64, y1: f64) -> (f64, f64) {
+    (y0.clamp(0.0, 0.99), (y1 - y0).clamp(0.01, 1.0))
+}
+
+/// The pixel rows of a frame `height` rows high that the band's crop keeps ([`band_chain`]'s
+/// crop, before any scaling): its first row and how many.
+pub fn band_rows(y0: f64, y1: f64, height: usize) -> (usize, usize) {
+    let (top, h) = band_extent(y0, y1);
+    let even = |f: f64| (height as f64 * f / 2.0).trunc() as usize * 2;
+    (even(top), even(h).max(2))
+}
+
 /// The filters that sample and crop the band: on even pixel rows (chroma subsampling), at least
 /// two, then scaled down (the band of a 4K video is no larger than that of a 720p one once it
-/// reaches us).
+/// reaches us). [`band_rows`] says the same rows in Rust.
 fn band_chain(o: &BandOptions) -> String {
+    let (y0, h) = band_extent(o.y0, o.y1);
     format!(
         "fps={fps},crop=w=iw:h='max(2,trunc(ih*{h}/2)*2)':x=0:y=trunc(ih*{y0}/2)*2,\
          scale=w='min({w},iw)':h=-2",
         fps = o.fps,
-        h = (o.y1 - o.y0).clamp(0.01, 1.0),
-        y0 = o.y0.clamp(0.0, 0.99),
         w = o.max_width.max(32),
     )
 }
@@ -692,6 +705,28 @@ mod tests {
         })
         .unwrap();
         assert_eq!(crops.len(), 15);
+        // band_rows names the rows FFmpeg's crop keeps: the first crop is those rows of the
+        // first keyframe (the same frame, at its size).
+        let (y, n) = band_rows(band.y0, band.y1, 240);
+        assert_eq!((crops[0].1, crops[0].2), (320, n as u32));
+        // The pictures differ a little (the two chains convert to RGB apart, the keyframes'
+        // through their scaler), so the rows are those whose pixels are closest to the crop's.
+        let mean_diff = |y: usize| {
+            let rows = &alone[0].1[y * 320 * 3..(y + n) * 320 * 3];
+            let sum: u64 = crops[0]
+                .3
+                .iter()
+                .zip(rows)
+                .map(|(a, b)| a.abs_diff(*b) as u64)
+                .sum();
+            sum as f64 / rows.len() as f64
+        };
+        let at = mean_diff(y);
+        assert!(
+            at < 8.0 && at < mean_diff(y - 2) && at < mean_diff(y + 2),
+            "the crop is not rows {y}..{} of the frame",
+            y + n
+        );
         assert_eq!((end.frames, end.band_crops), (alone.len() as u64, 15));
         assert!(one_keyframes == alone, "the keyframes differ");
         for (a, b) in crops.iter().zip(&one_crops) {

@@ -548,11 +548,7 @@ impl<'a> KeyframeReader<'a> {
                 if lines.is_empty() {
                     return None;
                 }
-                // FFmpeg's crop (band_chain in vid2text-media): even rows, at least two.
-                let h = img.height as f64;
-                let y = (h * band.y0.clamp(0.0, 0.99) / 2.0).trunc() as usize * 2;
-                let n =
-                    ((h * (band.y1 - band.y0).clamp(0.01, 1.0) / 2.0).trunc() as usize * 2).max(2);
+                let (y, n) = vid2text_media::band_rows(band.y0, band.y1, img.height);
                 let print = BandPrint::of(&img.rows(y, n));
                 let cells = print_cells(&rows(lines.clone()), band);
                 Some(Earlier {
@@ -651,9 +647,8 @@ struct BandReader {
     earlier: Vec<Earlier>,
     events: Vec<Event>,
     frames: u64,
-    /// Crops read by OCR, and crops that took an earlier whole frame's read instead.
+    /// Crops read by OCR (not those that took an earlier whole frame's read).
     reads: u64,
-    reused: u64,
 }
 
 impl BandReader {
@@ -665,7 +660,6 @@ impl BandReader {
             events: Vec::new(),
             frames: 0,
             reads: 0,
-            reused: 0,
         }
     }
 
@@ -705,10 +699,7 @@ impl BandReader {
         let (w, h) = (img.width, img.height);
         let (y0, y1) = (self.band.y0, self.band.y1);
         let read = match self.earlier_read(t, &print) {
-            Some(lines) => {
-                self.reused += 1;
-                lines
-            }
+            Some(lines) => lines,
             None => {
                 self.reads += 1;
                 located(ocr.recognize_band(img, min_confidence)?, w, h, y0, y1)

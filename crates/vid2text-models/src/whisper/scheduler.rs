@@ -11,12 +11,13 @@
 //! **Packing.** Whisper's encoder always reads 30 s, so a 6 s clip pays for 30 s of encoder.
 //! Short windows of several inputs (at most [`PACK_MAX_PIECE_S`] each, their language known and
 //! the same, not started, not already encoded by language detection) are laid end to end in one
-//! window, [`PACK_GAP_S`] of silence between
-//! them, and decoded as one: a pack. Its segments go back to the input whose audio they lie on,
+//! window, [`PACK_GAP_S`] of silence between them, at most [`PACK_MAX_PIECES`] of them, each
+//! input into the first pack it fits (first fit, in input order), and decoded as one: a pack. Its segments go back to the input whose audio they lie on,
 //! on that input's own time line. A segment that reaches into two inputs' audio, or lies in a
 //! gap, cannot be given back safely: those inputs are decoded again on their own, as is an input
 //! that got no segment from its pack (a dropped pass may have taken its speech). A short window
-//! is kept back until its pack is full (the next candidate would not fit), until the decode
+//! is kept back until its pack is full (less than [`PACK_FULL_ROOM_S`] left, or
+//! [`PACK_MAX_PIECES`] inputs), until the decode
 //! stage has sent everything, or until the windows held reach the scheduler's memory bound; then
 //! no more than one window a model replica is left to run side by side, unpacked. So which
 //! inputs share a window depends on the order their audio is ready; a packed input's text can
@@ -37,6 +38,13 @@ use crate::Result;
 pub const PACK_MAX_PIECE_S: f64 = 20.0;
 /// Silence between the inputs of a pack (seconds).
 pub const PACK_GAP_S: f64 = 1.0;
+/// While more audio is coming, a pack with less room than this left (seconds, its gap
+/// included) is full and goes; a less full one waits for a piece that fits.
+pub const PACK_FULL_ROOM_S: f64 = 4.0;
+/// Inputs in one pack at most. Whisper skips more of the inputs in a pack of many short ones
+/// (each skipped one is decoded again alone): on the short-video benchmark, packs of up to
+/// seven 3-4 s inputs sent six of seven back, packs of four none.
+pub const PACK_MAX_PIECES: usize = 4;
 /// A segment reaching this far (seconds) into a second input's audio crosses the boundary.
 const CROSSING_S: f64 = 0.5;
 /// A piece of a pack whose segments cover less than this share of it is decoded alone.
@@ -187,9 +195,11 @@ impl<'m, K: Ord + Copy + Send> AsrScheduler<'m, K> {
     /// more windows (and there is room for them), so short windows wait for a full pack, even
     /// while a replica waits: the audio that fills it is on its way, and a pack saves a whole
     /// encoder pass per input; when it is false, partial packs go and single windows alone,
-    /// and the last windows are shared out among the `idle` replicas (this one included)
-    /// rather than one replica taking a full batch while the others wait.
-    pub fn next_batch(&mut self, more_coming: bool, idle: usize) -> Option<Batch<K>> {
+    /// and the last windows are shared out evenly among all the replicas, busy ones included:
+    /// a replica that is idle now would otherwise take every window left while another,
+    /// about to finish, then waits, and the run ends on one core (short videos: 7.5 s against
+    /// 6.5 s, the last 2.3 s on one core).
+    pub fn next_batch(&mut self, more_coming: bool) -> Option<Batch<K>> {
         self.detect_languages();
         let held = self.form_packs(!more_coming);
         let requests = self.requests(&held);
@@ -199,7 +209,10 @@ impl<'m, K: Ord + Copy + Send> AsrScheduler<'m, K> {
             .partition(|(_, r)| r.batch_key() == best);
         let share = match more_coming {
             true => self.max_batch,
-            false => group.len().div_ceil(idle.max(1)).min(self.max_batch),
+            false => group
+                .len()
+                .div_ceil(self.model.replicas())
+                .min(self.max_batch),
         };
         let spill = group.split_off(group.len().min(share));
         for (slot, req) in rest.iter().chain(&spill) {
@@ -239,12 +252,14 @@ impl<'m, K: Ord + Copy + Send> AsrScheduler<'m, K> {
         requests
     }
 
-    /// Lays short windows of the same language end to end into packs, in input order, as long
-    /// as each fills up (`flush`: the last, partial ones too). Returns the candidates left
+    /// Lays short windows of the same language end to end into packs, each into the first pack
+    /// it fits in input order, and seals the packs that are full (`flush`: the partial ones
+    /// too). Returns the candidates left
     /// over, kept back for a later pack (none when flushing).
     fn form_packs(&mut self, flush: bool) -> BTreeMap<K, Vec<usize>> {
         let max_piece = (PACK_MAX_PIECE_S * SAMPLE_RATE as f64) as usize;
         let gap = (PACK_GAP_S * SAMPLE_RATE as f64) as usize;
+        let full_room = (PACK_FULL_ROOM_S * SAMPLE_RATE as f64) as usize;
         // Candidates by language, in input order.
         let mut by_language: BTreeMap<Vec<u32>, Vec<(K, usize, usize)>> = BTreeMap::new();
         for (&key, job) in &self.jobs {
@@ -267,22 +282,14 @@ impl<'m, K: Ord + Copy + Send> AsrScheduler<'m, K> {
             return held;
         }
         for (_, candidates) in by_language {
-            let mut current: Vec<(K, usize, usize)> = Vec::new();
-            let mut used = 0usize;
-            for c in candidates {
-                let need = if current.is_empty() { c.2 } else { gap + c.2 };
-                if used + need > N_SAMPLES {
-                    self.seal(std::mem::take(&mut current));
-                    used = 0;
-                }
-                used += if current.is_empty() { c.2 } else { gap + c.2 };
-                current.push(c);
-            }
-            if flush {
-                self.seal(current);
-            } else {
-                for (key, i, _) in current {
-                    held.entry(key).or_default().push(i);
+            for (used, pieces) in first_fit(candidates, gap) {
+                let full = pieces.len() == PACK_MAX_PIECES || used + full_room > N_SAMPLES;
+                if flush || full {
+                    self.seal(pieces);
+                } else {
+                    for (key, i, _) in pieces {
+                        held.entry(key).or_default().push(i);
+                    }
                 }
             }
         }
@@ -558,6 +565,31 @@ fn speech_heard(segments: &[Segment], starts: &[f64], len: f64) -> bool {
             .all(|&s| segments.iter().any(|g| g.end > s && g.start < s + HEARD_S))
 }
 
+/// Each candidate (`(key, window, samples)`, in input order) into the first pack with room for
+/// it (first fit): at most [`PACK_MAX_PIECES`] pieces and [`N_SAMPLES`] a pack, `gap` samples
+/// between pieces. A short input fills the room an earlier pack has left, where laying them end
+/// to end closed a pack as soon as the next input did not fit: fewer, fuller packs, so fewer
+/// encoder passes. Returns each pack's samples used and its pieces, in input order.
+fn first_fit<K>(
+    candidates: Vec<(K, usize, usize)>,
+    gap: usize,
+) -> Vec<(usize, Vec<(K, usize, usize)>)> {
+    let mut bins: Vec<(usize, Vec<(K, usize, usize)>)> = Vec::new();
+    for c in candidates {
+        let fits = |(used, pieces): &&mut (usize, Vec<(K, usize, usize)>)| {
+            pieces.len() < PACK_MAX_PIECES && *used + gap + c.2 <= N_SAMPLES
+        };
+        match bins.iter_mut().find(fits) {
+            Some((used, pieces)) => {
+                *used += gap + c.2;
+                pieces.push(c);
+            }
+            None => bins.push((c.2, vec![c])),
+        }
+    }
+    bins
+}
+
 /// The batch key shared by most requests; among equals, the group of the earliest request.
 fn largest_group<K>(requests: &[(K, Request)]) -> Option<(u32, usize, usize)> {
     let mut counts: Vec<((u32, usize, usize), usize)> = Vec::new();
@@ -630,6 +662,35 @@ mod tests {
             &spans,
         );
         assert_eq!(alone, vec![false, true, false]);
+    }
+
+    #[test]
+    fn short_inputs_fill_the_room_earlier_packs_left() {
+        let s = |secs: f64| (secs * SAMPLE_RATE as f64) as usize;
+        let gap = s(PACK_GAP_S);
+        // 12 + 10 s leave 6 s (a gap included) that the 14 s input does not fit; the 5 s input
+        // after it does.
+        let packs = first_fit(
+            vec![
+                (0, 0, s(12.0)),
+                (1, 0, s(10.0)),
+                (2, 0, s(14.0)),
+                (3, 0, s(5.0)),
+            ],
+            gap,
+        );
+        let keys: Vec<Vec<i32>> = packs
+            .iter()
+            .map(|(_, p)| p.iter().map(|c| c.0).collect())
+            .collect();
+        assert_eq!(keys, vec![vec![0, 1, 3], vec![2]]);
+        assert_eq!(packs[0].0, s(12.0) + s(10.0) + s(5.0) + 2 * gap);
+        assert!(packs.iter().all(|(used, _)| *used <= N_SAMPLES));
+        // Never more than PACK_MAX_PIECES inputs, however short.
+        let tiny: Vec<_> = (0..9).map(|k| (k, 0, s(2.0))).collect();
+        let packs = first_fit(tiny, gap);
+        let sizes: Vec<usize> = packs.iter().map(|(_, p)| p.len()).collect();
+        assert_eq!(sizes, vec![PACK_MAX_PIECES, PACK_MAX_PIECES, 1]);
     }
 
     #[test]

@@ -153,10 +153,7 @@ impl Serving<'_> {
             }
             while running < self.replicas {
                 let more_coming = open && self.room();
-                let Some(batch) = self
-                    .scheduler
-                    .next_batch(more_coming, self.replicas - running)
-                else {
+                let Some(batch) = self.scheduler.next_batch(more_coming) else {
                     break;
                 };
                 work.send(batch).map_err(|_| Gone)?;

@@ -565,18 +565,20 @@ fn speech_heard(segments: &[Segment], starts: &[f64], len: f64) -> bool {
             .all(|&s| segments.iter().any(|g| g.end > s && g.start < s + HEARD_S))
 }
 
-/// Each candidate (`(key, window, samples)`, in input order) into the first pack with room for
+/// A window that may be packed: its input's key, its index, its samples.
+type Candidate<K> = (K, usize, usize);
+/// A pack being filled: samples used (gaps included) and its pieces.
+type Bin<K> = (usize, Vec<Candidate<K>>);
+
+/// Each candidate (in input order) into the first pack with room for
 /// it (first fit): at most [`PACK_MAX_PIECES`] pieces and [`N_SAMPLES`] a pack, `gap` samples
 /// between pieces. A short input fills the room an earlier pack has left, where laying them end
 /// to end closed a pack as soon as the next input did not fit: fewer, fuller packs, so fewer
 /// encoder passes. Returns each pack's samples used and its pieces, in input order.
-fn first_fit<K>(
-    candidates: Vec<(K, usize, usize)>,
-    gap: usize,
-) -> Vec<(usize, Vec<(K, usize, usize)>)> {
-    let mut bins: Vec<(usize, Vec<(K, usize, usize)>)> = Vec::new();
+fn first_fit<K>(candidates: Vec<Candidate<K>>, gap: usize) -> Vec<Bin<K>> {
+    let mut bins: Vec<Bin<K>> = Vec::new();
     for c in candidates {
-        let fits = |(used, pieces): &&mut (usize, Vec<(K, usize, usize)>)| {
+        let fits = |(used, pieces): &&mut Bin<K>| {
             pieces.len() < PACK_MAX_PIECES && *used + gap + c.2 <= N_SAMPLES
         };
         match bins.iter_mut().find(fits) {

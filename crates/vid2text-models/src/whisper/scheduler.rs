@@ -12,12 +12,12 @@
 //! Short windows of several inputs (at most [`PACK_MAX_PIECE_S`] each, their language known and
 //! the same, not started, not already encoded by language detection) are laid end to end in one
 //! window, [`PACK_GAP_S`] of silence between them, at most [`PACK_MAX_PIECES`] of them, each
-//! input into the first pack it fits (first fit, in input order), and decoded as one: a pack. Its segments go back to the input whose audio they lie on,
-//! on that input's own time line. A segment that reaches into two inputs' audio, or lies in a
-//! gap, cannot be given back safely: those inputs are decoded again on their own, as is an input
-//! that got no segment from its pack (a dropped pass may have taken its speech). A short window
-//! is kept back until its pack is full (less than [`PACK_FULL_ROOM_S`] left, or
-//! [`PACK_MAX_PIECES`] inputs), until the decode
+//! input into the first pack it fits (first fit, in input order), and decoded as one: a pack.
+//! Its segments go back to the input whose audio they lie on, on that input's own time line. A
+//! segment that reaches into two inputs' audio, or lies in a gap, cannot be given back safely:
+//! those inputs are decoded again on their own, as is an input that got no segment from its
+//! pack (a dropped pass may have taken its speech). A short window is kept back until its pack
+//! is full (less than [`PACK_FULL_ROOM_S`] left, or [`PACK_MAX_PIECES`] inputs), until the decode
 //! stage has sent everything, or until the windows held reach the scheduler's memory bound; then
 //! no more than one window a model replica is left to run side by side, unpacked. So which
 //! inputs share a window depends on the order their audio is ready; a packed input's text can
@@ -255,14 +255,13 @@ impl<'m, K: Ord + Copy + Send> AsrScheduler<'m, K> {
 
     /// Lays short windows of the same language end to end into packs, each into the first pack
     /// it fits in input order, and seals the packs that are full (`flush`: the partial ones
-    /// too). Returns the candidates left
-    /// over, kept back for a later pack (none when flushing).
+    /// too). Returns the candidates left over, kept back for a later pack (none when flushing).
     fn form_packs(&mut self, flush: bool) -> BTreeMap<K, Vec<usize>> {
         let max_piece = (PACK_MAX_PIECE_S * SAMPLE_RATE as f64) as usize;
         let gap = (PACK_GAP_S * SAMPLE_RATE as f64) as usize;
         let full_room = (PACK_FULL_ROOM_S * SAMPLE_RATE as f64) as usize;
         // Candidates by language, in input order.
-        let mut by_language: BTreeMap<Vec<u32>, Vec<(K, usize, usize)>> = BTreeMap::new();
+        let mut by_language: BTreeMap<Vec<u32>, Vec<Candidate<K>>> = BTreeMap::new();
         for (&key, job) in &self.jobs {
             let candidates = job.pack_candidates(max_piece);
             if candidates.is_empty() {
@@ -571,9 +570,8 @@ type Candidate<K> = (K, usize, usize);
 /// A pack being filled: samples used (gaps included) and its pieces.
 type Bin<K> = (usize, Vec<Candidate<K>>);
 
-/// Each candidate (in input order) into the first pack with room for
-/// it (first fit): at most [`PACK_MAX_PIECES`] pieces and [`N_SAMPLES`] a pack, `gap` samples
-/// between pieces. A short input fills the room an earlier pack has left, where laying them end
+/// Each candidate (in input order) into the first pack with room for it (first fit): at most
+/// [`PACK_MAX_PIECES`] pieces and [`N_SAMPLES`] a pack, `gap` samples between pieces. A short input fills the room an earlier pack has left, where laying them end
 /// to end closed a pack as soon as the next input did not fit: fewer, fuller packs, so fewer
 /// encoder passes. Returns each pack's samples used and its pieces, in input order.
 fn first_fit<K>(candidates: Vec<Candidate<K>>, gap: usize) -> Vec<Bin<K>> {

@@ -16,7 +16,8 @@
 //! Its segments go back to the input whose audio they lie on, on that input's own time line. A
 //! segment that reaches into two inputs' audio, or lies in a gap, cannot be given back safely:
 //! those inputs are decoded again on their own, as is an input that got no segment from its
-//! pack (a dropped pass may have taken its speech). A short window is kept back until its pack
+//! pack (a dropped pass may have taken its speech) and one under a segment a temperature
+//! fallback sampled (a sampled pass reads the pack as one text). A short window is kept back until its pack
 //! is full (less than [`PACK_FULL_ROOM_S`] left, or [`PACK_MAX_PIECES`] inputs), until the decode
 //! stage has sent everything, or until the windows held reach the scheduler's memory bound; then
 //! no more than one window a model replica is left to run side by side, unpacked. So which
@@ -503,8 +504,9 @@ impl<'m, K: Ord + Copy + Send> AsrScheduler<'m, K> {
 /// segment ends often run on into the silence after them, so a segment belongs to the one piece
 /// it reaches more than [`CROSSING_S`] into (or, short, to the piece it overlaps most). One
 /// that reaches that far into two pieces holds words of both inputs, and one in a gap belongs
-/// to neither: the pieces around it are decoded alone. So is a piece whose segments cover less
-/// than [`MIN_COVERED`] of it: Whisper skipped some of its speech in the pack. Returns each
+/// to neither: the pieces around it are decoded alone. So are the pieces under a segment that
+/// a temperature fallback sampled, and a piece whose segments cover less than [`MIN_COVERED`]
+/// of it: Whisper skipped some of its speech in the pack. Returns each
 /// piece's segments and whether it must be decoded alone.
 fn route(segments: Vec<Segment>, spans: &[(f64, f64)]) -> (Vec<Vec<Segment>>, Vec<bool>) {
     let mut given: Vec<Vec<Segment>> = spans.iter().map(|_| Vec::new()).collect();
@@ -524,21 +526,22 @@ fn route(segments: Vec<Segment>, spans: &[(f64, f64)]) -> (Vec<Vec<Segment>>, Ve
                 .max_by(|&i, &j| overlaps[i].total_cmp(&overlaps[j])),
             _ => None,
         };
-        match home {
-            Some(i) => {
-                let (a, b) = spans[i];
-                let mut s = seg;
-                s.start = round((s.start.max(a) - a).max(0.0), 3);
-                s.end = round((s.end.min(b) - a).max(s.start), 3);
-                given[i].push(s);
-            }
-            None => {
-                for (i, &(a, b)) in spans.iter().enumerate() {
-                    if seg.start < b + PACK_GAP_S && seg.end > a - PACK_GAP_S {
-                        alone[i] = true;
-                    }
+        // A pass that fell back to sampling read the inputs' audio as one: what it wrote on
+        // one piece can come from another (the music clip's "Thanks for watching" sampled as
+        // the next input's sentence), so the pieces it covers are decoded alone.
+        if home.is_none() || seg.temperature > 0.0 {
+            for (i, &(a, b)) in spans.iter().enumerate() {
+                if seg.start < b + PACK_GAP_S && seg.end > a - PACK_GAP_S {
+                    alone[i] = true;
                 }
             }
+        }
+        if let Some(i) = home {
+            let (a, b) = spans[i];
+            let mut s = seg;
+            s.start = round((s.start.max(a) - a).max(0.0), 3);
+            s.end = round((s.end.min(b) - a).max(s.start), 3);
+            given[i].push(s);
         }
     }
     for (i, &(a, b)) in spans.iter().enumerate() {
@@ -663,6 +666,17 @@ mod tests {
             &spans,
         );
         assert_eq!(alone, vec![false, true, false]);
+        // A fallback sampled the first input's segment: what it says may be the second's.
+        let sampled = Segment {
+            temperature: 0.4,
+            ..seg(0.5, 5.5, "sampled")
+        };
+        let (given, alone) = route(
+            vec![sampled, seg(7.0, 11.0, "b"), seg(13.0, 19.0, "c")],
+            &spans,
+        );
+        assert_eq!(alone, vec![true, false, false]);
+        assert_eq!(given[1][0].text, "b");
     }
 
     #[test]

@@ -116,9 +116,8 @@ fn stock_phrases_on_music_and_loops_are_dropped_and_counted() {
     assert!(q["speech_ratio"].as_f64().unwrap() > 0.8, "{q}");
     let wpm = q["words_per_minute"].as_f64().unwrap();
     assert!((90.0..200.0).contains(&wpm), "{q}");
-    assert!(doc(&docs, "music.mp4")["stats"]
-        .get("words_per_minute")
-        .is_none());
+    // Nothing of the other inputs' speech landed on the music clip.
+    assert!(m["stats"].get("words_per_minute").is_none(), "{m}");
 }
 
 /// The test card's running timecode is screen text but not language: in `screen_text`, out of

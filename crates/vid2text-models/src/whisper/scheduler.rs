@@ -17,9 +17,9 @@
 //! segment that reaches into two inputs' audio, or lies in a gap, cannot be given back safely:
 //! those inputs are decoded again on their own, as is an input that got no segment from its
 //! pack (a dropped pass may have taken its speech) and one under a segment a temperature
-//! fallback sampled (a sampled pass reads the pack as one text). A short window is kept back until its pack
-//! is full (less than [`PACK_FULL_ROOM_S`] left, or [`PACK_MAX_PIECES`] inputs), until the decode
-//! stage has sent everything, or until the windows held reach the scheduler's memory bound; then
+//! fallback sampled (a sampled pass reads the pack as one text). A short window is kept back
+//! until its pack is full (less than [`PACK_FULL_ROOM_S`] left, or [`PACK_MAX_PIECES`] inputs),
+//! until the decode stage has sent everything, or until the windows held reach the scheduler's memory bound; then
 //! no more than one window a model replica is left to run side by side, unpacked. So which
 //! inputs share a window depends on the order their audio is ready; a packed input's text can
 //! differ from its text alone as much as beam search differs on other context (its times within 0.5 s in the tests). With conditioning on previous
@@ -526,9 +526,10 @@ fn route(segments: Vec<Segment>, spans: &[(f64, f64)]) -> (Vec<Vec<Segment>>, Ve
                 .max_by(|&i, &j| overlaps[i].total_cmp(&overlaps[j])),
             _ => None,
         };
-        // A pass that fell back to sampling read the inputs' audio as one: what it wrote on
-        // one piece can come from another (the music clip's "Thanks for watching" sampled as
-        // the next input's sentence), so the pieces it covers are decoded alone.
+        // No home: the segment holds words of two inputs, or of none. Sampled: a pass that fell
+        // back to sampling read the inputs' audio as one, and what it wrote on one piece can
+        // come from another (the music clip's "Thanks for watching" sampled as the next input's
+        // sentence). Either way the pieces it covers are decoded alone.
         if home.is_none() || seg.temperature > 0.0 {
             for (i, &(a, b)) in spans.iter().enumerate() {
                 if seg.start < b + PACK_GAP_S && seg.end > a - PACK_GAP_S {
@@ -574,9 +575,9 @@ type Candidate<K> = (K, usize, usize);
 type Bin<K> = (usize, Vec<Candidate<K>>);
 
 /// Each candidate (in input order) into the first pack with room for it (first fit): at most
-/// [`PACK_MAX_PIECES`] pieces and [`N_SAMPLES`] a pack, `gap` samples between pieces. A short input fills the room an earlier pack has left, where laying them end
-/// to end closed a pack as soon as the next input did not fit: fewer, fuller packs, so fewer
-/// encoder passes. Returns each pack's samples used and its pieces, in input order.
+/// [`PACK_MAX_PIECES`] pieces and [`N_SAMPLES`] a pack, `gap` samples between pieces. A short
+/// input fills the room an earlier pack has left, where laying them end to end closed a pack as
+/// soon as the next input did not fit: fewer, fuller packs, so fewer encoder passes. Returns each pack's samples used and its pieces, in input order.
 fn first_fit<K>(candidates: Vec<Candidate<K>>, gap: usize) -> Vec<Bin<K>> {
     let mut bins: Vec<Bin<K>> = Vec::new();
     for c in candidates {

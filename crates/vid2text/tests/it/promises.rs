@@ -308,9 +308,12 @@ fn kept_pauses_stay_in_the_window() {
         // pause (on an AMD EPYC, tiny.en started it at JFK's last end, 10.85 s; on an Intel
         // Xeon at 15.3 s), and its end runs past the words.
         let (first, second) = (said("fellow american"), said("dashwood"));
-        let second_ok = second.is_some_and(|&(start, end, _)| match pause_cut {
-            true => (14.0..16.5).contains(&start),
-            false => (10.5..16.5).contains(&start) && end > 20.0,
+        let second_ok = second.is_some_and(|&(start, end, _)| {
+            if pause_cut {
+                (14.0..16.5).contains(&start)
+            } else {
+                (10.5..16.5).contains(&start) && end > 20.0
+            }
         });
         assert!(first.is_some_and(|s| s.0 < 1.0) && second_ok, "{speech:?}");
     }

@@ -149,18 +149,26 @@ pub fn hallucination(text: &str, start: f64, end: f64) -> Option<&'static str> {
     if is_loop(&units) {
         return Some("repetition");
     }
-    let cjk = units.iter().filter(|u| u.chars().all(is_cjk)).count();
-    let words = units.len() - cjk;
-    let duration = (end - start).max(0.0);
     // Whisper's timestamps are coarse (0.02 s steps, a segment may end early): judge only
-    // segments long enough in text and time for a rate to mean something.
-    if units.len() >= 8 && duration >= 0.5 {
-        let rate = cjk as f64 / MAX_CJK_CHARS_PER_S + words as f64 / MAX_WORDS_PER_S;
-        if rate > duration {
-            return Some("speaking_rate");
-        }
+    // segments long enough in time for a rate to mean something.
+    if end - start >= 0.5 && too_fast(&units, end - start) {
+        return Some("speaking_rate");
     }
     None
+}
+
+/// Whether `text` holds more than anyone can say in `end - start` seconds (at least 8 words or
+/// CJK characters, faster than [`MAX_WORDS_PER_S`] / [`MAX_CJK_CHARS_PER_S`]), however short
+/// the span.
+pub fn impossible_rate(text: &str, start: f64, end: f64) -> bool {
+    too_fast(&tokens(text), end - start)
+}
+
+fn too_fast(units: &[String], duration: f64) -> bool {
+    let cjk = units.iter().filter(|u| u.chars().all(is_cjk)).count();
+    let words = units.len() - cjk;
+    let needs = cjk as f64 / MAX_CJK_CHARS_PER_S + words as f64 / MAX_WORDS_PER_S;
+    units.len() >= 8 && needs > duration.max(0.0)
 }
 
 /// Whether a segment is stock phrases joined up ("We hope you enjoyed this video, thank you

@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 
-use vid2text_core::{round, SAMPLE_RATE};
+use vid2text_core::{filters, round, SAMPLE_RATE};
 
 use super::config::SearchConfig;
 use super::model::{in_parallel, WhisperModel};
@@ -505,8 +505,9 @@ impl<'m, K: Ord + Copy + Send> AsrScheduler<'m, K> {
 /// it reaches more than [`CROSSING_S`] into (or, short, to the piece it overlaps most). One
 /// that reaches that far into two pieces holds words of both inputs, and one in a gap belongs
 /// to neither: the pieces around it are decoded alone. So are the pieces under a segment that
-/// a temperature fallback sampled, and a piece whose segments cover less than [`MIN_COVERED`]
-/// of it: Whisper skipped some of its speech in the pack. Returns each
+/// a temperature fallback sampled, a piece whose segments cover less than [`MIN_COVERED`]
+/// of it (Whisper skipped some of its speech in the pack), and a piece given a segment with more
+/// words than its time holds ([`filters::impossible_rate`]). Returns each
 /// piece's segments and whether it must be decoded alone.
 fn route(segments: Vec<Segment>, spans: &[(f64, f64)]) -> (Vec<Vec<Segment>>, Vec<bool>) {
     let mut given: Vec<Vec<Segment>> = spans.iter().map(|_| Vec::new()).collect();
@@ -542,6 +543,11 @@ fn route(segments: Vec<Segment>, spans: &[(f64, f64)]) -> (Vec<Vec<Segment>>, Ve
             let mut s = seg;
             s.start = round((s.start.max(a) - a).max(0.0), 3);
             s.end = round((s.end.min(b) - a).max(s.start), 3);
+            // More words than the piece's time can hold: they are not all its own (a sentence
+            // of the next input written on this one's last second), so it is decoded alone.
+            if filters::impossible_rate(&s.text, s.start, s.end) {
+                alone[i] = true;
+            }
             given[i].push(s);
         }
     }
@@ -678,6 +684,29 @@ mod tests {
         );
         assert_eq!(alone, vec![true, false, false]);
         assert_eq!(given[1][0].text, "b");
+        // A whole sentence in the last 0.4 s of the second input: more than that time holds.
+        let crammed = "and so my fellow Americans ask not what your country can do";
+        let (given, alone) = route(
+            vec![
+                seg(0.0, 5.0, "a"),
+                seg(7.0, 10.5, "b"),
+                seg(11.5, 11.9, crammed),
+                seg(13.0, 19.0, "c"),
+            ],
+            &spans,
+        );
+        assert_eq!(alone, vec![false, true, false]);
+        assert_eq!(given[1].len(), 2);
+        // The same words at a speaking pace stay where they are.
+        let (_, alone) = route(
+            vec![
+                seg(0.0, 5.0, crammed),
+                seg(7.0, 11.0, "b"),
+                seg(13.0, 19.0, "c"),
+            ],
+            &spans,
+        );
+        assert_eq!(alone, vec![false, false, false]);
     }
 
     #[test]

@@ -158,6 +158,7 @@ def table(binary: str, rounds: int, model: str, threads: int, work: Path, data: 
           "keyframes read | caption crops read | CER/WER % |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     where = []
+    measured = {}
     for group, refs in groups.items():
         files = list(refs)
         media = sum(duration(f) for f in files)
@@ -170,6 +171,7 @@ def table(binary: str, rounds: int, model: str, threads: int, work: Path, data: 
                 frames = sum(d["stats"].get("caption_frames", 0) for d in docs)
                 results[m].append((summary["wall_s"], summary["visual_s"], summary["ocr_frames"], reads, frames,
                                    error_rate(refs, docs), summary["stages"]))
+        measured[group] = results
         floor = statistics.median(x[0] for x in results["speech alone (--no-ocr)"])
         for m, runs in results.items():
             wall, vis, ocr, reads, frames, err = (statistics.median(x[i] for x in runs) for i in range(6))
@@ -181,6 +183,45 @@ def table(binary: str, rounds: int, model: str, threads: int, work: Path, data: 
             if m != "speech alone (--no-ocr)":
                 where.append((group, m, [x[6] for x in runs]))
     where_the_time_goes(where)
+    together = "all captioned videos together"
+    speech_and_picture(binary, list(groups[together]), model, threads, rounds, work,
+                       {m: [x[6] | {"wall_s": x[0]} for x in runs] for m, runs in measured[together].items()})
+
+
+def cpu_s(stages: dict) -> float:
+    """vid2text's CPU time and its FFmpeg children's."""
+    return stages.get("cpu_s", 0) + stages.get("ffmpeg_cpu_s", 0)
+
+
+def speech_and_picture(binary: str, files, model: str, threads: int, rounds: int, work: Path, runs: dict) -> None:
+    """All the videos three ways: speech alone, the visual path alone (copies without their audio
+    track, so there is nothing to transcribe) and both. On a machine whose cores are all busy,
+    the ratio of both to speech alone is about 1 + visual CPU / speech CPU."""
+    silent = work / "captions" / "video-only"
+    silent.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for f in files:
+        c = silent / Path(f).name
+        if not c.exists():
+            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f, "-map", "0:v:0", "-an", "-c", "copy",
+                            str(c)], check=True)
+        copies.append(str(c))
+    visual = []
+    for _ in range(rounds):
+        summary, _ = run(binary, copies, model, threads, [])
+        visual.append(summary["stages"] | {"wall_s": summary["wall_s"]})
+    rows = [("speech alone (--no-ocr)", runs["speech alone (--no-ocr)"]),
+            ("the visual path alone (video-only copies)", visual),
+            ("both (captions, the default)", runs["captions (default)"])]
+    print(f"\nAll captioned videos: speech, picture, both (medians of {rounds} rounds; CPU s = vid2text's and "
+          "its FFmpeg children's)")
+    print("| run | wall s | CPU s | CPU s / speech alone's |")
+    print("|---|---|---|---|")
+    speech_cpu = statistics.median(cpu_s(s) for s in rows[0][1])
+    for name, stages in rows:
+        wall = statistics.median(s["wall_s"] for s in stages)
+        cpu = statistics.median(cpu_s(s) for s in stages)
+        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {cpu / speech_cpu:.2f} |", flush=True)
 
 
 def where_the_time_goes(rows) -> None:
